@@ -1,0 +1,1 @@
+"""tenantcrm: a multi-tenant CRM for lending institutions."""

@@ -1,0 +1,1 @@
+"""Users, sign-in, web sessions, API tokens and the permissions they carry."""

@@ -1,0 +1,220 @@
+"""Sign-in, web sessions and API tokens: every query on users, sessions and tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenantcrm.auth import throttle
+from tenantcrm.auth.models import ApiToken, User, WebSession
+from tenantcrm.auth.passwords import hash_password, verify_password
+from tenantcrm.auth.permissions import Principal, permissions_of
+from tenantcrm.database import Database
+from tenantcrm.tenancy.session import tenant_session
+from tenantcrm.tenancy.tenant import TENANT_ID_PATTERN, Tenant
+
+SESSION_IDLE = timedelta(hours=8)
+SESSION_TOUCH_EVERY = timedelta(minutes=5)
+TOKEN_PREFIX = "tcrm_"  # noqa: S105 - a prefix, not a secret
+
+
+class SignInFailed(Exception):
+    """Wrong e-mail or password, or a disabled account: deliberately indistinguishable."""
+
+
+class SignInThrottled(Exception):
+    """Too many recent failures for this account or address."""
+
+
+def _digest(secret: str) -> bytes:
+    # The secrets are 256-bit random values, so a fast hash is enough (no guessing attack).
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def _principal(tenant: Tenant, user: User) -> Principal:
+    return Principal(
+        tenant=tenant,
+        user_id=user.id,
+        email=user.email,
+        display_name=user.display_name,
+        role=user.role,
+        permissions=permissions_of(user.role),
+        locale=user.locale,
+    )
+
+
+# --- cookies and tokens carry the tenant id so the principal names its own tenant ---
+
+
+def split_session_cookie(value: str) -> tuple[str, str] | None:
+    tenant_id, _, secret = value.partition(".")
+    if not TENANT_ID_PATTERN.match(tenant_id) or len(secret) < 32:
+        return None
+    return tenant_id, secret
+
+
+def split_api_token(value: str) -> tuple[str, str] | None:
+    if not value.startswith(TOKEN_PREFIX):
+        return None
+    body = value[len(TOKEN_PREFIX) :]
+    tenant_id, secret = body[:16], body[17:]
+    if not TENANT_ID_PATTERN.match(tenant_id) or body[16:17] != "_" or len(secret) < 32:
+        return None
+    return tenant_id, secret
+
+
+# --- users ---
+
+
+async def upsert_user(
+    session: AsyncSession, *, email: str, password: str, role: str, display_name: str | None = None
+) -> User:
+    """Create the user, or reset the password and role of an existing one."""
+    email = normalize_email(email)
+    password_hash = await hash_password(password)
+    user = await session.scalar(select(User).where(User.email == email))
+    if user is None:
+        user = User(
+            email=email,
+            display_name=display_name or email.split("@")[0],
+            password_hash=password_hash,
+            role=role,
+        )
+        session.add(user)
+    else:
+        user.password_hash, user.role, user.status = password_hash, role, "active"
+    await session.flush()
+    return user
+
+
+async def find_user_by_email(session: AsyncSession, email: str) -> User | None:
+    return await session.scalar(select(User).where(User.email == normalize_email(email)))
+
+
+# --- sign-in and web sessions ---
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    cookie_value: str
+    principal: Principal
+
+
+async def sign_in(
+    db: Database,
+    tenant: Tenant,
+    email: str,
+    password: str,
+    *,
+    address: str,
+    previous_cookie: str | None = None,
+) -> SignedIn:
+    """Check the password and open a new web session (the old one, if any, is ended)."""
+    email = normalize_email(email)
+    account = throttle.account_key(tenant.id, email)
+    address_key = throttle.address_key(address)
+    if await throttle.blocked_until(db, [account, address_key]):
+        raise SignInThrottled
+    signed_in: SignedIn | None = None
+    async with tenant_session(db, tenant) as session:
+        user = await find_user_by_email(session, email)
+        usable = user is not None and user.status == "active"
+        if await verify_password(user.password_hash if usable else None, password) and user:
+            if previous_cookie and (parts := split_session_cookie(previous_cookie)):
+                await session.execute(delete(WebSession).where(WebSession.token_hash == _digest(parts[1])))
+            secret = secrets.token_urlsafe(32)
+            session.add(
+                WebSession(
+                    token_hash=_digest(secret), user_id=user.id, expires_at=datetime.now(UTC) + SESSION_IDLE
+                )
+            )
+            user.last_sign_in_at = datetime.now(UTC)
+            signed_in = SignedIn(f"{tenant.id}.{secret}", _principal(tenant, user))
+    if signed_in is None:
+        await throttle.record_failure(
+            db, {account: throttle.ACCOUNT_LIMIT, address_key: throttle.ADDRESS_LIMIT}
+        )
+        raise SignInFailed
+    await throttle.clear(db, account)
+    return signed_in
+
+
+async def principal_from_session(session: AsyncSession, tenant: Tenant, secret: str) -> Principal | None:
+    """The principal of a live web session in the current tenant unit of work."""
+    now = datetime.now(UTC)
+    row = (
+        await session.execute(
+            select(WebSession, User)
+            .join(User, User.id == WebSession.user_id)
+            .where(
+                WebSession.token_hash == _digest(secret), WebSession.expires_at > now, User.status == "active"
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    web_session, user = row
+    if now - web_session.last_seen_at > SESSION_TOUCH_EVERY:
+        web_session.last_seen_at = now
+        web_session.expires_at = now + SESSION_IDLE
+    return _principal(tenant, user)
+
+
+async def sign_out(session: AsyncSession, secret: str) -> None:
+    await session.execute(delete(WebSession).where(WebSession.token_hash == _digest(secret)))
+
+
+# --- API tokens ---
+
+
+async def create_api_token(
+    session: AsyncSession,
+    tenant: Tenant,
+    user: User,
+    name: str,
+    expires_at: datetime | None = None,
+) -> str:
+    """A new token for `user`; the clear value is returned once and stored only hashed."""
+    secret = secrets.token_urlsafe(32)
+    session.add(ApiToken(user_id=user.id, name=name, token_hash=_digest(secret), expires_at=expires_at))
+    await session.flush()
+    return f"{TOKEN_PREFIX}{tenant.id}_{secret}"
+
+
+async def revoke_api_tokens_named(session: AsyncSession, user: User, name: str) -> None:
+    await session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user.id, ApiToken.name == name, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+    )
+
+
+async def principal_from_api_token(session: AsyncSession, tenant: Tenant, secret: str) -> Principal | None:
+    now = datetime.now(UTC)
+    row = (
+        await session.execute(
+            select(ApiToken, User)
+            .join(User, User.id == ApiToken.user_id)
+            .where(
+                ApiToken.token_hash == _digest(secret),
+                ApiToken.revoked_at.is_(None),
+                (ApiToken.expires_at.is_(None)) | (ApiToken.expires_at > now),
+                User.status == "active",
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    token, user = row
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+        token.last_used_at = now
+    return _principal(tenant, user)

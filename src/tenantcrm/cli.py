@@ -1,0 +1,237 @@
+"""The `tenantcrm` command: tenants, tokens, serving and the demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from tenantcrm.settings import Settings
+
+
+class CommandError(Exception):
+    """A one-line message for stderr; the command exits non-zero."""
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, ensure_ascii=False, default=str))
+
+
+async def _with_lifecycle(settings: Settings, work: Callable[[Any], Awaitable[int]]) -> int:
+    from tenantcrm.runtime import open_database
+    from tenantcrm.tenancy.provisioning import ProvisioningError, TenantLifecycle
+
+    async with open_database(settings) as db:
+        try:
+            return await work(TenantLifecycle(db, settings))
+        except ProvisioningError as exc:
+            raise CommandError(str(exc)) from exc
+
+
+def tenants_create(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(lifecycle: Any) -> int:
+        created = await lifecycle.create(
+            args.slug, name=args.name, admin_email=args.admin_email, admin_password=args.admin_password
+        )
+        _print_json(created.as_dict())
+        return 0
+
+    return asyncio.run(_with_lifecycle(settings, work))
+
+
+def tenants_list(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(lifecycle: Any) -> int:
+        tenants = await lifecycle.list_tenants()
+        if args.json:
+            _print_json(tenants)
+        else:
+            for t in tenants:
+                print(f"{t['slug']:<24} {t['status']:<13} {t['schema']:<20} {t['schema_version']}")
+        return 0
+
+    return asyncio.run(_with_lifecycle(settings, work))
+
+
+def tenants_status(status: str) -> Callable[[Settings, argparse.Namespace], int]:
+    def run(settings: Settings, args: argparse.Namespace) -> int:
+        async def work(lifecycle: Any) -> int:
+            tenant = await lifecycle.set_status(args.slug, status)
+            _print_json({"slug": tenant.slug, "status": tenant.status})
+            return 0
+
+        return asyncio.run(_with_lifecycle(settings, work))
+
+    return run
+
+
+def tenants_delete(settings: Settings, args: argparse.Namespace) -> int:
+    if not args.yes:
+        raise CommandError("refusing to delete without --yes (this destroys the tenant's data)")
+
+    async def work(lifecycle: Any) -> int:
+        await lifecycle.delete(args.slug)
+        _print_json({"slug": args.slug, "deleted": True})
+        return 0
+
+    return asyncio.run(_with_lifecycle(settings, work))
+
+
+def tenants_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    if bool(args.slug) == bool(args.all):
+        raise CommandError("give one tenant slug or --all")
+
+    async def work(lifecycle: Any) -> int:
+        outcomes = await lifecycle.migrate(None if args.all else args.slug)
+        if args.json:
+            _print_json([o.__dict__ for o in outcomes])
+        else:
+            for o in outcomes:
+                detail = f" ({o.error})" if o.error else ""
+                print(f"{o.slug}: {o.status} {o.from_version} -> {o.to_version}{detail}")
+        failed = [o.slug for o in outcomes if o.status == "failed"]
+        if failed:
+            print(f"error: migration failed for {', '.join(failed)}", file=sys.stderr)
+            return 1
+        return 0
+
+    return asyncio.run(_with_lifecycle(settings, work))
+
+
+def tokens_create(settings: Settings, args: argparse.Namespace) -> int:
+    from tenantcrm.auth.service import create_api_token, find_user_by_email
+    from tenantcrm.tenancy.session import tenant_session
+
+    async def work(lifecycle: Any) -> int:
+        tenant = await lifecycle.get(args.tenant)
+        if tenant.status not in ("active", "suspended"):
+            raise CommandError(f"tenant {args.tenant!r} is {tenant.status}")
+        async with tenant_session(lifecycle.db, tenant) as session:
+            user = await find_user_by_email(session, args.email)
+            if user is None or user.status != "active":
+                raise CommandError(f"no active user {args.email!r} in tenant {args.tenant!r}")
+            token = await create_api_token(session, tenant, user, args.name)
+        print(f"token for {user.email} in {tenant.slug} (shown once, stored hashed):", file=sys.stderr)
+        print(token)
+        return 0
+
+    return asyncio.run(_with_lifecycle(settings, work))
+
+
+def serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from tenantcrm.app import create_app
+    from tenantcrm.runtime import admin_url_for
+
+    host, port = args.host or settings.host, args.port or settings.port
+    app = create_app(settings, admin_url_for(settings))
+    print(f"tenantcrm serving on http://{host}:{port}/", file=sys.stderr)
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
+    return 0
+
+
+def demo(settings: Settings, args: argparse.Namespace) -> int:
+    from tenantcrm.demo import ensure_demo_tenant
+    from tenantcrm.runtime import open_database
+
+    async def seed() -> Any:
+        async with open_database(settings) as db:
+            return await ensure_demo_tenant(db, settings)
+
+    info = asyncio.run(seed())
+    host, port = args.host or settings.host, args.port or settings.port
+    print(
+        f"\n  tenantcrm demo: http://{host}:{port}/t/{info.slug}/login\n"
+        f"  sign in as {info.admin_email} (admin) or {info.officer_email} (loan officer),"
+        f" password {info.password}\n"
+        f"  GraphQL: curl -s http://{host}:{port}/graphql -H 'Authorization: Bearer"
+        f" {info.api_token}' -H 'Content-Type: application/json'"
+        ' -d \'{"query": "{ customers(first: 3) { totalCount edges { node { name } } } }"}\'\n',
+        file=sys.stderr,
+    )
+    if args.no_serve:
+        return 0
+    return serve(settings, args)
+
+
+def graphql_schema(settings: Settings, args: argparse.Namespace) -> int:
+    from tenantcrm.graphql.schema import SDL_PATH, export_sdl
+
+    sdl = export_sdl()
+    if args.write:
+        SDL_PATH.write_text(sdl)
+    else:
+        sys.stdout.write(sdl)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tenantcrm", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    tenants = commands.add_parser("tenants", help="provision and operate tenants")
+    tenant_commands = tenants.add_subparsers(dest="tenants_command", required=True)
+    create = tenant_commands.add_parser("create", help="provision a tenant (resumes a crashed run)")
+    create.add_argument("slug")
+    create.add_argument("--name", required=True)
+    create.add_argument("--admin-email", required=True)
+    create.add_argument("--admin-password")
+    create.set_defaults(run=tenants_create)
+    listing = tenant_commands.add_parser("list", help="list tenants")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(run=tenants_list)
+    for name, status in (("suspend", "suspended"), ("resume", "active")):
+        sub = tenant_commands.add_parser(name, help=f"{name} a tenant")
+        sub.add_argument("slug")
+        sub.set_defaults(run=tenants_status(status))
+    delete = tenant_commands.add_parser("delete", help="drop a tenant's schema, role and data")
+    delete.add_argument("slug")
+    delete.add_argument("--yes", action="store_true")
+    delete.set_defaults(run=tenants_delete)
+    migrate = tenant_commands.add_parser("migrate", help="migrate one tenant or all")
+    migrate.add_argument("slug", nargs="?")
+    migrate.add_argument("--all", action="store_true")
+    migrate.add_argument("--json", action="store_true")
+    migrate.set_defaults(run=tenants_migrate)
+
+    tokens = commands.add_parser("tokens", help="API tokens")
+    token_commands = tokens.add_subparsers(dest="tokens_command", required=True)
+    token_create = token_commands.add_parser("create", help="create an API token for a user")
+    token_create.add_argument("--tenant", required=True)
+    token_create.add_argument("--email", required=True)
+    token_create.add_argument("--name", default="cli")
+    token_create.set_defaults(run=tokens_create)
+
+    for name, run in (("serve", serve), ("demo", demo)):
+        sub = commands.add_parser(name, help=f"{name} the web app")
+        sub.add_argument("--host")
+        sub.add_argument("--port", type=int)
+        if name == "demo":
+            sub.add_argument("--no-serve", action="store_true", help="seed only")
+        sub.set_defaults(run=run)
+
+    schema = commands.add_parser("graphql-schema", help="print (or --write) the GraphQL SDL")
+    schema.add_argument("--write", action="store_true")
+    schema.set_defaults(run=graphql_schema)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(Settings.from_env(), args)
+    except CommandError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # the last line of defence: one line, no traceback, no data
+        print(f"error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

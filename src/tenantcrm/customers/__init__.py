@@ -1,0 +1,1 @@
+"""Customers: the borrowers and enterprises an institution serves."""

@@ -1,0 +1,129 @@
+"""Validation of customer input, shared by GraphQL, web forms and imports."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from tenantcrm.customers.regions import REGIONS
+
+KINDS = ("individual", "enterprise")
+RISK_LEVELS = ("low", "medium", "high")
+STATUSES = ("prospect", "active", "settled", "closed")
+NAME_MAX = 200
+INCOME_MAX = Decimal("1000000000000")
+FIELDS = ("kind", "name", "region_code", "monthly_income", "risk_level", "status")
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One refused field. `message` is an English msgid the web layer translates."""
+
+    field: str
+    code: str
+    message: str
+
+
+class InvalidInput(Exception):
+    """Input refused as a whole; nothing was written."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
+        self.errors = errors
+
+    def for_field(self, field: str) -> FieldError | None:
+        return next((e for e in self.errors if e.field == field), None)
+
+
+def _text(value: Any) -> str:
+    """NFKC folds full-width digits and letters (common in pasted Chinese text); trim spaces."""
+    if value is None:
+        return ""
+    return unicodedata.normalize("NFKC", str(value)).strip()
+
+
+def _choice(field: str, value: Any, allowed: tuple[str, ...], errors: list[FieldError]) -> str | None:
+    cleaned = _text(value).lower()
+    if cleaned not in allowed:
+        errors.append(FieldError(field, "invalid_choice", "Choose one of the listed values."))
+        return None
+    return cleaned
+
+
+def parse_money(value: Any) -> Decimal:
+    """A non-negative amount in yuan with at most two decimals; raises ValueError."""
+    if isinstance(value, float):
+        raise ValueError("float money")  # never trust a binary float for money
+    cleaned = _text(value).replace(",", "").replace("¥", "").replace("￥", "")
+    try:
+        amount = Decimal(cleaned)
+    except InvalidOperation as exc:
+        raise ValueError("not a number") from exc
+    if not amount.is_finite() or amount < 0 or amount >= INCOME_MAX:
+        raise ValueError("out of range")
+    if amount != amount.quantize(Decimal("0.01")):
+        raise ValueError("too many decimals")
+    return amount.quantize(Decimal("0.01"))
+
+
+def validate_customer(data: Mapping[str, Any], *, partial: bool = False) -> dict[str, Any]:
+    """Clean values for the given fields, or InvalidInput listing every problem.
+
+    With `partial` (an update), absent fields are left alone and required ones may not be
+    emptied; otherwise absent choices take their defaults.
+    """
+    errors: list[FieldError] = []
+    clean: dict[str, Any] = {}
+
+    def given(field: str) -> bool:
+        return field in data or not partial
+
+    def choice(field: str, allowed: tuple[str, ...], default: str) -> None:
+        raw = data.get(field)
+        if raw is None or _text(raw) == "":
+            if partial:
+                errors.append(FieldError(field, "required", "This field is required."))
+                return
+            raw = default
+        clean[field] = _choice(field, raw, allowed, errors)
+
+    if given("kind"):
+        choice("kind", KINDS, "individual")
+    if given("name"):
+        name = " ".join(_text(data.get("name")).split())
+        if not name:
+            errors.append(FieldError("name", "required", "Name is required."))
+        elif len(name) > NAME_MAX:
+            errors.append(FieldError("name", "too_long", "Name is too long (200 characters at most)."))
+        clean["name"] = name
+    if given("region_code"):
+        code = _text(data.get("region_code"))
+        if code and code not in REGIONS:
+            errors.append(FieldError("region_code", "unknown_region", "Unknown region."))
+        clean["region_code"] = code or None
+    if given("monthly_income"):
+        raw = data.get("monthly_income")
+        if raw is None or _text(raw) == "":
+            clean["monthly_income"] = None
+        else:
+            try:
+                clean["monthly_income"] = parse_money(raw)
+            except ValueError:
+                errors.append(
+                    FieldError(
+                        "monthly_income",
+                        "invalid_amount",
+                        "Enter an amount in yuan, 0 or more, with at most two decimals.",
+                    )
+                )
+    if given("risk_level"):
+        choice("risk_level", RISK_LEVELS, "low")
+    if given("status"):
+        choice("status", STATUSES, "prospect")
+
+    if errors:
+        raise InvalidInput(errors)
+    return clean

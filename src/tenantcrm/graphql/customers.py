@@ -1,0 +1,273 @@
+"""GraphQL types, queries and mutations of customers: parse, call CustomerService, return."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import enum
+from typing import Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from tenantcrm.auth.permissions import PermissionDenied
+from tenantcrm.customers.inputs import InvalidInput
+from tenantcrm.customers.models import Customer as CustomerRow
+from tenantcrm.customers.regions import region_name
+from tenantcrm.customers.service import (
+    MAX_PAGE_SIZE,
+    CustomerFilter,
+    CustomerNotFound,
+    CustomerOrder,
+    CustomerService,
+)
+from tenantcrm.graphql.context import GraphQLContext
+from tenantcrm.graphql.errors import InputError, NotFoundError, PermissionError, PublicError
+
+
+@strawberry.enum
+class CustomerKind(enum.Enum):
+    INDIVIDUAL = "individual"
+    ENTERPRISE = "enterprise"
+
+
+@strawberry.enum
+class RiskLevel(enum.Enum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+@strawberry.enum
+class CustomerStatus(enum.Enum):
+    PROSPECT = "prospect"
+    ACTIVE = "active"
+    SETTLED = "settled"
+    CLOSED = "closed"
+
+
+@strawberry.enum
+class CustomerOrderField(enum.Enum):
+    CREATED_AT = "created_at"
+    NAME = "name"
+    MONTHLY_INCOME = "monthly_income"
+
+
+@strawberry.enum
+class OrderDirection(enum.Enum):
+    ASC = "asc"
+    DESC = "desc"
+
+
+@strawberry.type
+class UserRef:
+    id: strawberry.ID
+    display_name: str
+
+
+@strawberry.type(description="An individual or enterprise borrower of the institution.")
+class Customer:
+    id: strawberry.ID
+    kind: CustomerKind
+    name: str
+    region_code: str | None
+    region_name: str | None
+    monthly_income: decimal.Decimal | None = strawberry.field(
+        description="Monthly income in CNY, two decimals."
+    )
+    risk_level: RiskLevel
+    status: CustomerStatus
+    owner: UserRef | None
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+
+    @classmethod
+    def from_row(cls, row: CustomerRow) -> Customer:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            kind=CustomerKind(row.kind),
+            name=row.name,
+            region_code=row.region_code,
+            region_name=region_name(row.region_code) or None,
+            monthly_income=row.monthly_income,
+            risk_level=RiskLevel(row.risk_level),
+            status=CustomerStatus(row.status),
+            owner=UserRef(id=strawberry.ID(str(row.owner.id)), display_name=row.owner.display_name)
+            if row.owner
+            else None,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class CustomerEdge:
+    cursor: str
+    node: Customer
+
+
+@strawberry.type
+class CustomerConnection:
+    edges: list[CustomerEdge]
+    page_info: PageInfo
+    total_count: int | None = strawberry.field(description="Customers matching the filter across all pages.")
+
+
+@strawberry.input
+class CustomerFilterInput:
+    search: str | None = strawberry.field(default=None, description="Part of the name.")
+    risk_level: RiskLevel | None = None
+    status: CustomerStatus | None = None
+
+
+@strawberry.input
+class CustomerOrderInput:
+    field: CustomerOrderField = CustomerOrderField.CREATED_AT
+    direction: OrderDirection = OrderDirection.DESC
+
+
+@strawberry.input
+class CreateCustomerInput:
+    kind: CustomerKind
+    name: str
+    region_code: str | None = None
+    monthly_income: decimal.Decimal | None = None
+    risk_level: RiskLevel = RiskLevel.LOW
+    status: CustomerStatus = CustomerStatus.PROSPECT
+
+
+@strawberry.input(description="Only the fields given are changed.")
+class UpdateCustomerInput:
+    kind: CustomerKind | None = strawberry.UNSET
+    name: str | None = strawberry.UNSET
+    region_code: str | None = strawberry.UNSET
+    monthly_income: decimal.Decimal | None = strawberry.UNSET
+    risk_level: RiskLevel | None = strawberry.UNSET
+    status: CustomerStatus | None = strawberry.UNSET
+
+
+CreateCustomerResult = Annotated[
+    Customer | InputError | PermissionError, strawberry.union("CreateCustomerResult")
+]
+UpdateCustomerResult = Annotated[
+    Customer | InputError | NotFoundError | PermissionError,
+    strawberry.union("UpdateCustomerResult"),
+]
+
+
+def _values(data: object) -> dict[str, object]:
+    values: dict[str, object] = {}
+    for name, value in vars(data).items():
+        if value is strawberry.UNSET:
+            continue
+        values[name] = value.value if isinstance(value, enum.Enum) else value
+    return values
+
+
+def _selects(info: Info, name: str) -> bool:
+    return any(s.name == name for f in info.selected_fields for s in f.selections)
+
+
+def _page_size(value: int | None, argument: str) -> None:
+    if value is not None and not 1 <= value <= MAX_PAGE_SIZE:
+        raise PublicError(f"{argument} must be between 1 and {MAX_PAGE_SIZE}")
+
+
+@strawberry.type
+class CustomerQueries:
+    @strawberry.field(description="Customers of the caller's institution, newest first by default.")
+    async def customers(
+        self,
+        info: Info[GraphQLContext, None],
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        filter: CustomerFilterInput | None = None,
+        order_by: CustomerOrderInput | None = None,
+    ) -> CustomerConnection:
+        _page_size(first, "first")
+        _page_size(last, "last")
+        ctx = info.context
+        flt = filter or CustomerFilterInput()
+        order = order_by or CustomerOrderInput()
+        service = CustomerService(ctx.session, ctx.principal)
+        page = await ctx.run(
+            lambda: service.list_customers(
+                filter=CustomerFilter(
+                    search=flt.search,
+                    risk_level=flt.risk_level.value if flt.risk_level else None,
+                    status=flt.status.value if flt.status else None,
+                ),
+                order=CustomerOrder(order.field.value, order.direction == OrderDirection.DESC),
+                first=first,
+                after=after,
+                last=last,
+                before=before,
+                with_total=_selects(info, "totalCount"),
+            )
+        )
+        return CustomerConnection(
+            edges=[
+                CustomerEdge(cursor=cursor, node=Customer.from_row(row))
+                for row, cursor in zip(page.customers, page.cursors, strict=True)
+            ],
+            page_info=PageInfo(
+                has_next_page=page.has_next_page,
+                has_previous_page=page.has_previous_page,
+                start_cursor=page.start_cursor,
+                end_cursor=page.end_cursor,
+            ),
+            total_count=page.total_count,
+        )
+
+    @strawberry.field(description="One customer, or null when there is none with this id.")
+    async def customer(self, info: Info[GraphQLContext, None], id: strawberry.ID) -> Customer | None:
+        ctx = info.context
+        service = CustomerService(ctx.session, ctx.principal)
+        try:
+            row = await ctx.run(lambda: service.get_customer(str(id)))
+        except CustomerNotFound:
+            return None
+        return Customer.from_row(row)
+
+
+@strawberry.type
+class CustomerMutations:
+    @strawberry.mutation
+    async def create_customer(
+        self, info: Info[GraphQLContext, None], input: CreateCustomerInput
+    ) -> CreateCustomerResult:
+        ctx = info.context
+        service = CustomerService(ctx.session, ctx.principal)
+        try:
+            row = await ctx.run(lambda: service.create_customer(_values(input)))
+        except InvalidInput as invalid:
+            return InputError.from_invalid(invalid)
+        except PermissionDenied as denied:
+            return PermissionError.from_denied(denied)
+        return Customer.from_row(row)
+
+    @strawberry.mutation
+    async def update_customer(
+        self, info: Info[GraphQLContext, None], id: strawberry.ID, input: UpdateCustomerInput
+    ) -> UpdateCustomerResult:
+        ctx = info.context
+        service = CustomerService(ctx.session, ctx.principal)
+        try:
+            row = await ctx.run(lambda: service.update_customer(str(id), _values(input)))
+        except InvalidInput as invalid:
+            return InputError.from_invalid(invalid)
+        except CustomerNotFound:
+            return NotFoundError(message="customer not found", id=id)
+        except PermissionDenied as denied:
+            return PermissionError.from_denied(denied)
+        return Customer.from_row(row)

@@ -1,0 +1,63 @@
+"""Typed errors returned by mutations, and which raised errors reach the client unmasked."""
+
+from __future__ import annotations
+
+import strawberry
+from graphql import GraphQLError
+
+from tenantcrm.auth.permissions import PermissionDenied
+from tenantcrm.customers.inputs import InvalidInput
+from tenantcrm.customers.service import InvalidCursor
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+@strawberry.type
+class FieldError:
+    field: str
+    code: str
+    message: str
+
+
+@strawberry.type
+class InputError:
+    message: str
+    fields: list[FieldError]
+
+    @classmethod
+    def from_invalid(cls, invalid: InvalidInput) -> InputError:
+        return cls(
+            message="The input was refused; nothing was saved.",
+            fields=[FieldError(field=camel(e.field), code=e.code, message=e.message) for e in invalid.errors],
+        )
+
+
+@strawberry.type
+class NotFoundError:
+    message: str
+    id: strawberry.ID
+
+
+@strawberry.type
+class PermissionError:
+    message: str
+    permission: str
+
+    @classmethod
+    def from_denied(cls, denied: PermissionDenied) -> PermissionError:
+        return cls(message=f"missing permission {denied.permission}", permission=denied.permission)
+
+
+class PublicError(GraphQLError):
+    """An error whose message is written for API users and is safe to show."""
+
+
+VISIBLE_ERRORS = (PublicError, PermissionDenied, InvalidCursor)
+
+
+def should_mask(error: GraphQLError) -> bool:
+    original = error.original_error
+    return original is not None and not isinstance(original, VISIBLE_ERRORS)

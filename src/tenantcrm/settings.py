@@ -1,0 +1,85 @@
+"""Process settings read once from the environment."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _flag(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the process needs to know about its environment."""
+
+    database_url: str | None = None
+    """Admin connection (owns schemas, creates roles). None: start the embedded server."""
+    app_database_url: str | None = None
+    """Runtime connection; derived from database_url with `app_role` as user when unset."""
+    app_role: str = "tenantcrm_app"
+    """Login role the application runs as: NOINHERIT member of every tenant role."""
+    app_role_password: str | None = None
+    """Password given to `app_role` at bootstrap, for servers that do not trust local logins."""
+    data_dir: Path = field(default_factory=lambda: REPO_ROOT / "var")
+    """Local state: the embedded PostgreSQL cluster and generated dev secrets."""
+    environment: str = "development"
+    """`development` or `production`; production turns off introspection and GraphiQL."""
+    host: str = "127.0.0.1"
+    port: int = 8000
+    secret_key: str = ""
+    """Signs CSRF tokens. Generated per data folder in development."""
+    secure_cookies: bool = False
+    """Serve cookies as Secure with the __Host- prefix (set when behind HTTPS)."""
+    graphql_introspection: bool = True
+    """Introspection and GraphiQL; on for the local demo and tests, off in production."""
+    web_dir: Path = field(default_factory=lambda: REPO_ROOT / "web")
+    pool_size: int = 10
+
+    @property
+    def production(self) -> bool:
+        return self.environment == "production"
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        environment = os.environ.get("TENANTCRM_ENV", "development")
+        production = environment == "production"
+        data_dir = Path(os.environ.get("TENANTCRM_DATA_DIR") or REPO_ROOT / "var").resolve()
+        secret_key = os.environ.get("TENANTCRM_SECRET_KEY", "")
+        if not secret_key:
+            if production:
+                raise SystemExit("TENANTCRM_SECRET_KEY must be set in production")
+            secret_key = _dev_secret(data_dir)
+        return cls(
+            database_url=os.environ.get("DATABASE_URL") or None,
+            app_database_url=os.environ.get("TENANTCRM_APP_DATABASE_URL") or None,
+            app_role=os.environ.get("TENANTCRM_APP_ROLE", "tenantcrm_app"),
+            app_role_password=os.environ.get("TENANTCRM_APP_ROLE_PASSWORD") or None,
+            data_dir=data_dir,
+            environment=environment,
+            host=os.environ.get("HOST", "127.0.0.1"),
+            port=int(os.environ.get("PORT", "8000")),
+            secret_key=secret_key,
+            secure_cookies=_flag("TENANTCRM_SECURE_COOKIES", production),
+            graphql_introspection=_flag("TENANTCRM_GRAPHQL_INTROSPECTION", not production),
+        )
+
+
+def _dev_secret(data_dir: Path) -> str:
+    """A per-folder secret so development restarts keep CSRF cookies valid."""
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    path.write_text(value)
+    path.chmod(0o600)
+    return value

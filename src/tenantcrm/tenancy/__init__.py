@@ -1,0 +1,1 @@
+"""Tenants: the registry, provisioning, and the one tenant unit of work."""

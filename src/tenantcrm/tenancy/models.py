@@ -1,0 +1,41 @@
+"""Platform-schema tables: the tenant registry and sign-in throttling."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, Integer, MetaData, Text, func
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+PLATFORM_SCHEMA = "platform"
+
+
+class PlatformBase(DeclarativeBase):
+    metadata = MetaData(schema=PLATFORM_SCHEMA)
+
+
+class TenantRow(PlatformBase):
+    __tablename__ = "tenants"
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    slug: Mapped[str] = mapped_column(Text, unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text)
+    plan: Mapped[str] = mapped_column(Text, server_default="standard")
+    schema_name: Mapped[str] = mapped_column(Text, unique=True)
+    schema_version: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class LoginThrottleRow(PlatformBase):
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    window_started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    blocked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class TenantBase(DeclarativeBase):
+    """Base of every tenant-schema table: unqualified names, resolved by the tenant's search_path."""

@@ -1,0 +1,288 @@
+"""Tenant lifecycle as the admin role: bootstrap, create, suspend, resume, migrate, delete.
+
+Every step is idempotent and commits on its own, so a crashed run is finished by a rerun;
+a tenant is only `active` (and so reachable) once its last step has committed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import signal
+from dataclasses import asdict, dataclass
+
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from tenantcrm.auth.passwords import generate_password, password_problem
+from tenantcrm.auth.service import normalize_email, upsert_user
+from tenantcrm.database import Database
+from tenantcrm.settings import Settings
+from tenantcrm.tenancy import migrations
+from tenantcrm.tenancy.models import PLATFORM_SCHEMA, TenantRow
+from tenantcrm.tenancy.registry import to_tenant
+from tenantcrm.tenancy.tenant import (
+    ACTIVE,
+    DELETING,
+    PROVISIONING,
+    SLUG_PATTERN,
+    SUSPENDED,
+    Tenant,
+    schema_for,
+)
+
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+ROLE_NAME_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+class ProvisioningError(Exception):
+    """A lifecycle request that cannot be carried out; the message is safe to show."""
+
+
+@dataclass(frozen=True)
+class CreatedTenant:
+    slug: str
+    schema: str
+    admin_email: str
+    admin_password: str
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class MigrationOutcome:
+    slug: str
+    status: str  # migrated | current | failed
+    from_version: str | None
+    to_version: str | None
+    error: str | None = None
+
+
+def _crash_point(step: str) -> None:
+    """Fault injection for the crash-and-rerun tests: die without any cleanup."""
+    if os.environ.get("TENANTCRM_CRASH_AFTER") == step:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _quote(identifier: str) -> str:
+    if not ROLE_NAME_PATTERN.match(identifier):
+        raise ProvisioningError(f"unsafe identifier {identifier!r}")
+    return f'"{identifier}"'
+
+
+async def bootstrap(db: Database, settings: Settings) -> None:
+    """Create the application role and bring the platform schema to head (idempotent)."""
+    app_role = _quote(settings.app_role)
+    async with db.admin_engine.begin() as conn:
+        await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('tenantcrm.bootstrap'))"))
+        exists = await conn.scalar(
+            text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": settings.app_role}
+        )
+        if not exists:
+            await conn.execute(text(f"CREATE ROLE {app_role} LOGIN NOINHERIT"))
+        # NOINHERIT: the app role holds no tenant privilege until it sets a tenant role.
+        await conn.execute(text(f"ALTER ROLE {app_role} LOGIN NOINHERIT NOSUPERUSER NOCREATEROLE"))
+        if settings.app_role_password:
+            await conn.execute(text(f"ALTER ROLE {app_role} PASSWORD {_literal(settings.app_role_password)}"))
+        # An unscoped query by the app role resolves no tenant table at all.
+        await conn.execute(text(f"ALTER ROLE {app_role} SET search_path TO ''"))
+        database = await conn.scalar(text("SELECT current_database()"))
+        await conn.execute(text(f'GRANT CONNECT ON DATABASE "{database}" TO {app_role}'))
+        await migrations.upgrade_platform(conn)
+        await conn.execute(text(f"GRANT USAGE ON SCHEMA {PLATFORM_SCHEMA} TO {app_role}"))
+        await conn.execute(text(f"GRANT SELECT ON {PLATFORM_SCHEMA}.tenants TO {app_role}"))
+        await conn.execute(
+            text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {PLATFORM_SCHEMA}.login_throttle TO {app_role}")
+        )
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+async def _grant_tenant_privileges(conn: AsyncConnection, schema: str) -> None:
+    role = _quote(schema)
+    await conn.execute(text(f"GRANT USAGE ON SCHEMA {role} TO {role}"))
+    await conn.execute(text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {role} TO {role}"))
+    await conn.execute(text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {role} TO {role}"))
+    await conn.execute(text(f"REVOKE INSERT, UPDATE, DELETE ON {role}.alembic_version FROM {role}"))
+
+
+class TenantLifecycle:
+    """Support staff's operations on tenants; the CLI and the console both call this."""
+
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings
+
+    async def list_tenants(self) -> list[dict[str, str | None]]:
+        async with AsyncSession(self.db.admin_engine) as session:
+            rows = (await session.scalars(select(TenantRow).order_by(TenantRow.slug))).all()
+        return [
+            {
+                "slug": r.slug,
+                "name": r.name,
+                "status": r.status,
+                "schema": r.schema_name,
+                "schema_version": r.schema_version,
+                "plan": r.plan,
+                "created_at": r.created_at.isoformat(),
+            }
+            for r in rows
+        ]
+
+    async def get(self, slug: str) -> Tenant:
+        async with AsyncSession(self.db.admin_engine) as session:
+            row = await session.scalar(select(TenantRow).where(TenantRow.slug == slug))
+        if row is None:
+            raise ProvisioningError(f"unknown tenant {slug!r}")
+        return to_tenant(row)
+
+    async def create(
+        self, slug: str, *, name: str, admin_email: str, admin_password: str | None = None
+    ) -> CreatedTenant:
+        slug = slug.strip()
+        if not SLUG_PATTERN.match(slug):
+            raise ProvisioningError(
+                f"invalid slug {slug!r}: 3-40 characters of a-z, 0-9 and '-', starting with a letter"
+            )
+        if not name.strip():
+            raise ProvisioningError("name must not be empty")
+        admin_email = normalize_email(admin_email)
+        if not EMAIL_PATTERN.match(admin_email):
+            raise ProvisioningError("invalid admin e-mail address")
+        if admin_password is not None and (problem := password_problem(admin_password)):
+            raise ProvisioningError(problem)
+        password = admin_password or generate_password()
+
+        tenant_id = await self._register(slug, name.strip())
+        schema = schema_for(tenant_id)
+        _crash_point("register")
+        await self._create_role_and_schema(schema)
+        _crash_point("schema")
+        await self._migrate_schema(tenant_id, schema)
+        _crash_point("migrate")
+        await self._activate(tenant_id, schema, admin_email, password)
+        return CreatedTenant(slug=slug, schema=schema, admin_email=admin_email, admin_password=password)
+
+    async def _register(self, slug: str, name: str) -> str:
+        async with self.db.admin_engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    select(TenantRow.id, TenantRow.status).where(TenantRow.slug == slug).with_for_update()
+                )
+            ).first()
+            if row is not None:
+                if row.status != PROVISIONING:
+                    raise ProvisioningError(f"tenant {slug!r} already exists")
+                return row.id  # resume a half-built tenant
+            tenant_id = secrets.token_hex(8)
+            await conn.execute(
+                TenantRow.__table__.insert().values(
+                    id=tenant_id,
+                    slug=slug,
+                    name=name,
+                    status=PROVISIONING,
+                    schema_name=schema_for(tenant_id),
+                )
+            )
+            return tenant_id
+
+    async def _create_role_and_schema(self, schema: str) -> None:
+        role = _quote(schema)
+        app_role = _quote(self.settings.app_role)
+        async with self.db.admin_engine.begin() as conn:
+            exists = await conn.scalar(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": schema})
+            if not exists:
+                await conn.execute(text(f"CREATE ROLE {role} NOLOGIN"))
+            await conn.execute(text(f"GRANT {role} TO {app_role}"))
+            await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {role}"))
+
+    async def _migrate_schema(self, tenant_id: str, schema: str) -> str:
+        async with self.db.admin_engine.begin() as conn:
+            version = await migrations.upgrade_tenant(conn, schema)
+            await _grant_tenant_privileges(conn, schema)
+            await conn.execute(
+                update(TenantRow)
+                .where(TenantRow.id == tenant_id)
+                .values(schema_version=version, updated_at=text("now()"))
+            )
+        return version
+
+    async def _activate(self, tenant_id: str, schema: str, email: str, password: str) -> None:
+        async with self.db.admin_engine.connect() as conn, conn.begin():
+            await conn.execute(text("SELECT set_config('search_path', :s, true)"), {"s": schema})
+            await upsert_user(
+                AsyncSession(bind=conn),
+                email=email,
+                password=password,
+                role="admin",
+                display_name="Administrator",
+            )
+            await conn.execute(
+                update(TenantRow)
+                .where(TenantRow.id == tenant_id)
+                .values(status=ACTIVE, updated_at=text("now()"))
+            )
+
+    async def set_status(self, slug: str, status: str) -> Tenant:
+        """Suspend (`suspended`) or resume (`active`) a provisioned tenant."""
+        allowed_from = {SUSPENDED: {ACTIVE, SUSPENDED}, ACTIVE: {SUSPENDED, ACTIVE}}[status]
+        tenant = await self.get(slug)
+        if tenant.status not in allowed_from:
+            raise ProvisioningError(f"tenant {slug!r} is {tenant.status}")
+        async with self.db.admin_engine.begin() as conn:
+            await conn.execute(
+                update(TenantRow)
+                .where(TenantRow.slug == slug)
+                .values(status=status, updated_at=text("now()"))
+            )
+        return await self.get(slug)
+
+    async def delete(self, slug: str) -> None:
+        """Drop the tenant's schema, role and registry row; a rerun finishes a crashed delete."""
+        tenant = await self.get(slug)
+        async with self.db.admin_engine.begin() as conn:
+            await conn.execute(update(TenantRow).where(TenantRow.id == tenant.id).values(status=DELETING))
+        role = _quote(tenant.schema)
+        async with self.db.admin_engine.begin() as conn:
+            await conn.execute(text(f"DROP SCHEMA IF EXISTS {role} CASCADE"))
+            if await conn.scalar(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": tenant.schema}):
+                await conn.execute(text(f"DROP OWNED BY {role}"))
+                await conn.execute(text(f"DROP ROLE {role}"))
+            await conn.execute(delete(TenantRow).where(TenantRow.id == tenant.id))
+
+    async def migrate(self, slug: str | None = None) -> list[MigrationOutcome]:
+        """Bring one tenant, or every provisioned tenant, to head; failures stay isolated."""
+        if slug is not None:
+            tenants = [await self.get(slug)]
+        else:
+            async with AsyncSession(self.db.admin_engine) as session:
+                rows = await session.scalars(
+                    select(TenantRow)
+                    .where(TenantRow.status.in_([ACTIVE, SUSPENDED]))
+                    .order_by(TenantRow.slug)
+                )
+                tenants = [to_tenant(r) for r in rows]
+        return [await self._migrate_one(tenant) for tenant in tenants]
+
+    async def _migrate_one(self, tenant: Tenant) -> MigrationOutcome:
+        target = migrations.head("tenant")
+        before: str | None = None
+        try:
+            async with self.db.admin_engine.begin() as conn:
+                before = await migrations.tenant_version(conn, tenant.schema)
+            if before == target:
+                return MigrationOutcome(tenant.slug, "current", before, before)
+            after = await self._migrate_schema(tenant.id, tenant.schema)
+            return MigrationOutcome(tenant.slug, "migrated", before, after)
+        except Exception as exc:  # one tenant's failure must not stop the others
+            return MigrationOutcome(
+                tenant.slug, "failed", before, before, error=f"{type(exc).__name__}: {_first_line(exc)}"
+            )
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [""])[0][:300]

@@ -1,0 +1,30 @@
+"""Read the tenant registry as the application role."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from tenantcrm.database import Database
+from tenantcrm.tenancy.models import TenantRow
+from tenantcrm.tenancy.session import unscoped_platform_session
+from tenantcrm.tenancy.tenant import SLUG_PATTERN, TENANT_ID_PATTERN, Tenant
+
+
+def to_tenant(row: TenantRow) -> Tenant:
+    return Tenant(id=row.id, slug=row.slug, name=row.name, status=row.status, schema=row.schema_name)
+
+
+async def find_tenant_by_slug(db: Database, slug: str) -> Tenant | None:
+    if not SLUG_PATTERN.match(slug):
+        return None
+    async with unscoped_platform_session(db) as session:
+        row = await session.scalar(select(TenantRow).where(TenantRow.slug == slug))
+    return to_tenant(row) if row else None
+
+
+async def find_tenant_by_id(db: Database, tenant_id: str) -> Tenant | None:
+    if not TENANT_ID_PATTERN.match(tenant_id):
+        return None
+    async with unscoped_platform_session(db) as session:
+        row = await session.get(TenantRow, tenant_id)
+    return to_tenant(row) if row else None

@@ -1,0 +1,35 @@
+"""The resolved tenant handed from the registry to the tenant unit of work."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+ACTIVE = "active"
+PROVISIONING = "provisioning"
+SUSPENDED = "suspended"
+DELETING = "deleting"
+STATUSES = (PROVISIONING, ACTIVE, SUSPENDED, DELETING)
+
+SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$")
+TENANT_ID_PATTERN = re.compile(r"^[0-9a-f]{16}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    id: str
+    slug: str
+    name: str
+    status: str
+    schema: str
+
+    @property
+    def active(self) -> bool:
+        return self.status == ACTIVE
+
+
+def schema_for(tenant_id: str) -> str:
+    """Schema and role name of a tenant; the id is checked so it is safe to quote into DDL."""
+    if not TENANT_ID_PATTERN.match(tenant_id):
+        raise ValueError("malformed tenant id")
+    return f"t_{tenant_id}"

@@ -1,0 +1,234 @@
+"""Customer pages: list with search, filters, sorting and pages; detail; create and edit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from litestar import Controller, Request, Response, get, post
+from litestar.response import Redirect
+
+from tenantcrm.customers.inputs import KINDS, RISK_LEVELS, STATUSES, InvalidInput
+from tenantcrm.customers.service import (
+    SORT_FIELDS,
+    CustomerFilter,
+    CustomerOrder,
+    CustomerService,
+    InvalidCursor,
+)
+from tenantcrm.settings import Settings
+from tenantcrm.web.rendering import is_htmx, page
+from tenantcrm.web.scope import WebScope
+from tenantcrm.web.sealed import seal, unseal
+
+RESULTS_TARGET = "customer-results"
+FORM_FIELDS = ("kind", "name", "region_code", "monthly_income", "risk_level", "status")
+
+
+@dataclass(frozen=True)
+class ListView:
+    """The list's state as it travels in the URL; the search term only ever sealed."""
+
+    search: str = ""
+    risk_level: str = ""
+    status: str = ""
+    sort: str = "created_at"
+    direction: str = "desc"
+
+    @classmethod
+    def from_values(cls, values: dict[str, Any]) -> ListView:
+        return cls(
+            search=str(values.get("search") or "")[:100],
+            risk_level=v if (v := str(values.get("risk_level") or "")) in RISK_LEVELS else "",
+            status=v if (v := str(values.get("status") or "")) in STATUSES else "",
+            sort=v if (v := str(values.get("sort") or "")) in SORT_FIELDS else "created_at",
+            direction="asc" if values.get("direction") == "asc" else "desc",
+        )
+
+    def query(self, secret_key: str, audience: str, **extra: str) -> str:
+        params: dict[str, str] = {}
+        if self.search:
+            params["q"] = seal(secret_key, audience, {"search": self.search})
+        if self.risk_level:
+            params["risk_level"] = self.risk_level
+        if self.status:
+            params["status"] = self.status
+        params["sort"], params["direction"] = self.sort, self.direction
+        params.update({k: v for k, v in extra.items() if v})
+        return urlencode(params)
+
+
+def _audience(scope: WebScope) -> str:
+    return f"{scope.tenant.id}|{scope.principal.user_id}"
+
+
+class CustomerPages(Controller):
+    path = "/t/{slug:str}/customers"
+
+    async def _render_list(
+        self,
+        request: Request,
+        scope: WebScope,
+        view: ListView,
+        after: str | None = None,
+        before: str | None = None,
+    ) -> Response:
+        settings: Settings = request.app.state.settings
+        service = CustomerService(scope.session, scope.principal)
+        try:
+            result = await service.list_customers(
+                filter=CustomerFilter(
+                    search=view.search or None, risk_level=view.risk_level or None, status=view.status or None
+                ),
+                order=CustomerOrder(view.sort, view.direction == "desc"),
+                after=after,
+                before=before,
+                first=None if before else 25,
+                last=25 if before else None,
+            )
+        except InvalidCursor:
+            result = await service.list_customers(
+                filter=CustomerFilter(search=view.search or None), order=CustomerOrder()
+            )
+
+        def link(**extra: str) -> str:
+            return f"{request.url.path}?{view.query(settings.secret_key, _audience(scope), **extra)}"
+
+        def sort_link(field: str) -> str:
+            direction = "asc" if view.sort == field and view.direction == "desc" else "desc"
+            flipped = ListView(view.search, view.risk_level, view.status, field, direction)
+            query = flipped.query(settings.secret_key, _audience(scope))
+            return f"{request.url.path}?{query}"
+
+        partial = request.headers.get("hx-target") == RESULTS_TARGET and is_htmx(request)
+        push = link(after=after or "", before=before or "")
+        return page(
+            request,
+            "customers/_results.html" if partial else "customers/list.html",
+            headers={"HX-Push-Url": push} if partial else None,
+            view=view,
+            result=result,
+            link=link,
+            sort_link=sort_link,
+            slug=scope.tenant.slug,
+            risk_levels=RISK_LEVELS,
+            statuses=STATUSES,
+        )
+
+    @get("/", name="customer_list")
+    async def list_page(
+        self,
+        request: Request,
+        web_scope: WebScope,
+        q: str | None = None,
+        risk_level: str | None = None,
+        status: str | None = None,
+        sort: str | None = None,
+        direction: str | None = None,
+        after: str | None = None,
+        before: str | None = None,
+    ) -> Response:
+        settings: Settings = request.app.state.settings
+        search = ""
+        if q and (sealed := unseal(settings.secret_key, _audience(web_scope), q)):
+            search = str(sealed.get("search", ""))
+        view = ListView.from_values(
+            {
+                "search": search,
+                "risk_level": risk_level,
+                "status": status,
+                "sort": sort,
+                "direction": direction,
+            }
+        )
+        return await self._render_list(request, web_scope, view, after=after, before=before)
+
+    @post("/", name="customer_search")
+    async def search(self, request: Request, web_scope: WebScope) -> Response:
+        """The search form posts, so the typed term never appears in a URL or access log."""
+        settings: Settings = request.app.state.settings
+        view = ListView.from_values(dict(await request.form()))
+        if is_htmx(request):
+            return await self._render_list(request, web_scope, view)
+        query = view.query(settings.secret_key, _audience(web_scope))
+        return Redirect(f"{request.url.path}?{query}", status_code=303)
+
+    @get("/new", name="customer_new")
+    async def new_form(self, request: Request, web_scope: WebScope) -> Response:
+        return page(
+            request,
+            "customers/form.html",
+            customer=None,
+            values={},
+            errors=None,
+            slug=web_scope.tenant.slug,
+            kinds=KINDS,
+            risk_levels=RISK_LEVELS,
+            statuses=STATUSES,
+        )
+
+    @post("/new", name="customer_create")
+    async def create(self, request: Request, web_scope: WebScope) -> Response:
+        form = await request.form()
+        values = {name: form.get(name) for name in FORM_FIELDS}
+        try:
+            customer = await CustomerService(web_scope.session, web_scope.principal).create_customer(values)
+        except InvalidInput as invalid:
+            return page(
+                request,
+                "customers/form.html",
+                status_code=422,
+                customer=None,
+                values=values,
+                errors=invalid,
+                slug=web_scope.tenant.slug,
+                kinds=KINDS,
+                risk_levels=RISK_LEVELS,
+                statuses=STATUSES,
+            )
+        return Redirect(f"/t/{web_scope.tenant.slug}/customers/{customer.id}", status_code=303)
+
+    @get("/{customer_id:str}", name="customer_detail")
+    async def detail(self, request: Request, web_scope: WebScope, customer_id: str) -> Response:
+        customer = await CustomerService(web_scope.session, web_scope.principal).get_customer(customer_id)
+        return page(request, "customers/detail.html", customer=customer, slug=web_scope.tenant.slug)
+
+    @get("/{customer_id:str}/edit", name="customer_edit")
+    async def edit_form(self, request: Request, web_scope: WebScope, customer_id: str) -> Response:
+        customer = await CustomerService(web_scope.session, web_scope.principal).get_customer(customer_id)
+        values = {name: getattr(customer, name) for name in FORM_FIELDS}
+        return page(
+            request,
+            "customers/form.html",
+            customer=customer,
+            values=values,
+            errors=None,
+            slug=web_scope.tenant.slug,
+            kinds=KINDS,
+            risk_levels=RISK_LEVELS,
+            statuses=STATUSES,
+        )
+
+    @post("/{customer_id:str}/edit", name="customer_update")
+    async def update(self, request: Request, web_scope: WebScope, customer_id: str) -> Response:
+        service = CustomerService(web_scope.session, web_scope.principal)
+        customer = await service.get_customer(customer_id)
+        form = await request.form()
+        values = {name: form.get(name) for name in FORM_FIELDS}
+        try:
+            await service.update_customer(customer.id, values)
+        except InvalidInput as invalid:
+            return page(
+                request,
+                "customers/form.html",
+                status_code=422,
+                customer=customer,
+                values=values,
+                errors=invalid,
+                slug=web_scope.tenant.slug,
+                kinds=KINDS,
+                risk_levels=RISK_LEVELS,
+                statuses=STATUSES,
+            )
+        return Redirect(f"/t/{web_scope.tenant.slug}/customers/{customer.id}", status_code=303)

@@ -1,0 +1,54 @@
+"""Error pages: not found, not signed in, suspended tenant, refused permission."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, NotFoundException
+from litestar.response import Redirect
+
+from tenantcrm.auth.permissions import PermissionDenied
+from tenantcrm.customers.service import CustomerNotFound
+from tenantcrm.web.rendering import page
+from tenantcrm.web.scope import NotSignedIn, TenantUnavailable
+
+
+def _wants_html(request: Request) -> bool:
+    return not request.url.path.startswith("/graphql") and "json" not in request.headers.get("accept", "")
+
+
+def not_signed_in(request: Request, exc: NotSignedIn) -> Response:
+    target = f"/t/{exc.slug}/login?next={quote(request.url.path)}"
+    if request.headers.get("hx-request") == "true":
+        return Response(content="", status_code=401, headers={"HX-Redirect": target})
+    return Redirect(target, status_code=303)
+
+
+def not_found(request: Request, exc: Exception) -> Response:
+    if not _wants_html(request):
+        return Response({"detail": "Not Found"}, status_code=404, media_type=MediaType.JSON)
+    return page(request, "errors/not_found.html", status_code=404)
+
+
+def tenant_unavailable(request: Request, exc: TenantUnavailable) -> Response:
+    return page(request, "errors/suspended.html", status_code=403)
+
+
+def permission_denied(request: Request, exc: PermissionDenied) -> Response:
+    return page(request, "errors/forbidden.html", status_code=403)
+
+
+def http_error(request: Request, exc: HTTPException) -> Response:
+    if exc.status_code == 404:
+        return not_found(request, exc)
+    return Response({"detail": exc.detail}, status_code=exc.status_code, media_type=MediaType.JSON)
+
+
+EXCEPTION_HANDLERS = {
+    NotSignedIn: not_signed_in,
+    NotFoundException: not_found,
+    CustomerNotFound: not_found,
+    TenantUnavailable: tenant_unavailable,
+    PermissionDenied: permission_denied,
+}
