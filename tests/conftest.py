@@ -1,0 +1,171 @@
+"""Shared fixtures: a fresh database per run, two tenants, users, tokens and clients."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from tenantcrm.auth.service import create_api_token, find_user_by_email, upsert_user
+from tenantcrm.database import Database, async_url
+from tenantcrm.settings import REPO_ROOT, Settings
+from tenantcrm.tenancy.provisioning import TenantLifecycle, bootstrap
+from tenantcrm.tenancy.session import tenant_session
+from tenantcrm.tenancy.tenant import Tenant
+from tests.database_server import postgres_server
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def database_url(server_url: str) -> AsyncIterator[str]:
+    """A database of this run alone, dropped afterwards with the roles it created."""
+    name = f"tcrm_test_{secrets.token_hex(4)}"
+    server = create_async_engine(async_url(server_url), isolation_level="AUTOCOMMIT")
+    async with server.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    async with server.connect() as conn:
+        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    await server.dispose()
+    await _drop_roles(server_url, app_role_for(name))
+
+
+def app_role_for(database_name: str) -> str:
+    return f"tcrm_app_{database_name.rsplit('_', 1)[-1]}"
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(
+        database_url=database_url,
+        app_role=app_role_for(make_url(database_url).database or ""),
+        data_dir=tmp_path_factory.mktemp("data"),
+        environment="test",
+        secret_key="test-secret-key-" + "x" * 32,
+        secure_cookies=False,
+        graphql_introspection=True,
+        web_dir=REPO_ROOT / "web",
+    )
+
+
+@pytest.fixture(scope="session")
+async def db(settings: Settings, database_url: str) -> AsyncIterator[Database]:
+    database = Database.connect(settings, database_url)
+    await bootstrap(database, settings)
+    yield database
+    await database.dispose()
+
+
+async def _drop_roles(server_url: str, app_role: str) -> None:
+    """Roles are cluster-wide: drop the tenant roles granted to this run's app role, then it."""
+    server = create_async_engine(async_url(server_url), isolation_level="AUTOCOMMIT")
+    async with server.connect() as conn:
+        tenant_roles = (
+            await conn.scalars(
+                text(
+                    "SELECT r.rolname FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid"
+                    " JOIN pg_roles a ON a.oid = m.member WHERE a.rolname = :app"
+                ),
+                {"app": app_role},
+            )
+        ).all()
+        for role in [*tenant_roles, app_role]:
+            await conn.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
+    await server.dispose()
+
+
+@pytest.fixture(scope="session")
+def lifecycle(db: Database, settings: Settings) -> TenantLifecycle:
+    return TenantLifecycle(db, settings)
+
+
+@dataclass(frozen=True)
+class TenantFixture:
+    tenant: Tenant
+    admin_email: str
+    password: str
+
+    @property
+    def slug(self) -> str:
+        return self.tenant.slug
+
+
+async def make_tenant(lifecycle: TenantLifecycle, prefix: str) -> TenantFixture:
+    slug = f"{prefix}-{secrets.token_hex(3)}"
+    created = await lifecycle.create(
+        slug, name=f"{prefix.title()} 小贷", admin_email=f"admin@{slug}.example", admin_password=PASSWORD
+    )
+    return TenantFixture(await lifecycle.get(slug), created.admin_email, PASSWORD)
+
+
+@pytest.fixture(scope="session")
+async def tenant_a(lifecycle: TenantLifecycle) -> TenantFixture:
+    return await make_tenant(lifecycle, "alpha")
+
+
+@pytest.fixture(scope="session")
+async def tenant_b(lifecycle: TenantLifecycle) -> TenantFixture:
+    return await make_tenant(lifecycle, "beta")
+
+
+@pytest.fixture
+async def fresh_tenant(lifecycle: TenantLifecycle) -> TenantFixture:
+    """A tenant of one test alone, for tests that suspend, delete or break it."""
+    return await make_tenant(lifecycle, "solo")
+
+
+async def add_user(db: Database, tenant: Tenant, role: str, email: str | None = None) -> str:
+    email = email or f"{role}-{uuid.uuid4().hex[:8]}@example.com"
+    async with tenant_session(db, tenant) as session:
+        await upsert_user(session, email=email, password=PASSWORD, role=role)
+    return email
+
+
+async def api_token_for(db: Database, tenant: Tenant, email: str) -> str:
+    async with tenant_session(db, tenant) as session:
+        user = await find_user_by_email(session, email)
+        assert user is not None
+        return await create_api_token(session, tenant, user, "test")
+
+
+@pytest.fixture(scope="session")
+async def token_a(db: Database, tenant_a: TenantFixture) -> str:
+    return await api_token_for(db, tenant_a.tenant, tenant_a.admin_email)
+
+
+@pytest.fixture(scope="session")
+async def token_b(db: Database, tenant_b: TenantFixture) -> str:
+    return await api_token_for(db, tenant_b.tenant, tenant_b.admin_email)
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings, database_url: str, db: Database):  # noqa: ANN201
+    from tenantcrm.app import create_app
+
+    return create_app(settings, database_url, database=db)
+
+
+@pytest.fixture
+async def client(app) -> AsyncIterator:  # noqa: ANN001
+    from litestar.testing import AsyncTestClient
+
+    async with AsyncTestClient(app=app, base_url="http://testserver") as test_client:
+        yield test_client
+
+
+def repo_path(*parts: str) -> Path:
+    return REPO_ROOT.joinpath(*parts)
