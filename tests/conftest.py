@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -156,14 +157,17 @@ async def token_b(db: Database, tenant_b: TenantFixture) -> str:
 def app(settings: Settings, database_url: str, db: Database):  # noqa: ANN201
     from tenantcrm.app import create_app
 
-    return create_app(settings, database_url, database=db)
+    application = create_app(settings, database_url, database=db)
+    # Served in the test's own event loop (the engines' loop), so no lifespan runs: set its state.
+    application.state.db = db
+    return application
 
 
 @pytest.fixture
-async def client(app) -> AsyncIterator:  # noqa: ANN001
-    from litestar.testing import AsyncTestClient
-
-    async with AsyncTestClient(app=app, base_url="http://testserver") as test_client:
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:  # noqa: ANN001
+    """An HTTP client calling the app in-process; it keeps cookies like a browser."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as test_client:
         yield test_client
 
 

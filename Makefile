@@ -1,0 +1,45 @@
+# The two commands a new machine needs: `make run` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+HTMX := web/static/vendor/htmx.min.js
+
+.PHONY: run test install assets lint format schema clean
+
+run: install ## install, start the embedded database, seed the demo tenant, serve
+	$(BIN)/tenantcrm demo
+
+test: install ## install and run the whole suite
+	$(BIN)/pytest
+
+install: $(INSTALLED) assets
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+assets: $(HTMX)
+
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+
+$(HTMX): web/node_modules/.package-lock.json
+	mkdir -p $(dir $@)
+	cp web/node_modules/htmx.org/dist/htmx.min.js $@
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+format: install
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+schema: install ## rewrite graphql/schema.graphql from the code
+	$(BIN)/tenantcrm graphql-schema --write
+
+clean:
+	rm -rf $(VENV) web/node_modules web/static/vendor
