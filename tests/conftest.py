@@ -154,7 +154,7 @@ async def token_b(db: Database, tenant_b: TenantFixture) -> str:
 
 
 @pytest.fixture(scope="session")
-def app(settings: Settings, database_url: str, db: Database):  # noqa: ANN201
+def app(settings: Settings, database_url: str, db: Database):
     from tenantcrm.app import create_app
 
     application = create_app(settings, database_url, database=db)
@@ -164,9 +164,11 @@ def app(settings: Settings, database_url: str, db: Database):  # noqa: ANN201
 
 
 @pytest.fixture
-async def client(app) -> AsyncIterator[httpx.AsyncClient]:  # noqa: ANN001
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client calling the app in-process; it keeps cookies like a browser."""
-    transport = httpx.ASGITransport(app=app)
+    # A client address of its own, so sign-in throttling by address never spills across tests.
+    address = f"198.51.100.{secrets.randbelow(250) + 1}"
+    transport = httpx.ASGITransport(app=app, client=(address, 50000))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as test_client:
         yield test_client
 
