@@ -175,3 +175,13 @@ async def client(app) -> AsyncIterator[httpx.AsyncClient]:
 
 def repo_path(*parts: str) -> Path:
     return REPO_ROOT.joinpath(*parts)
+
+
+async def principal_of(db: Database, tenant: Tenant, email: str):
+    """The principal a sign-in by `email` would produce."""
+    from tenantcrm.auth.permissions import Principal, permissions_of
+
+    async with tenant_session(db, tenant) as session:
+        user = await find_user_by_email(session, email)
+    assert user is not None
+    return Principal(tenant, user.id, user.email, user.display_name, user.role, permissions_of(user.role))

@@ -137,7 +137,8 @@ class CustomerService:
         flt = filter or CustomerFilter()
         order = order or CustomerOrder()
         backwards = last is not None or before is not None
-        size = min(max(int((last if backwards else first) or DEFAULT_PAGE_SIZE), 1), MAX_PAGE_SIZE)
+        requested = last if backwards else first
+        size = DEFAULT_PAGE_SIZE if requested is None else min(max(int(requested), 1), MAX_PAGE_SIZE)
         key = _sort_key(Customer, order.field)
         # Walking backwards reads the reverse order, then flips the page.
         descending = order.descending != backwards
