@@ -185,3 +185,15 @@ async def principal_of(db: Database, tenant: Tenant, email: str):
         user = await find_user_by_email(session, email)
     assert user is not None
     return Principal(tenant, user.id, user.email, user.display_name, user.role, permissions_of(user.role))
+
+
+async def web_sign_in(
+    client: httpx.AsyncClient, slug: str, email: str, password: str = PASSWORD
+) -> httpx.Response:
+    """Sign in through the real form: fetch the page for its CSRF cookie, then post."""
+    await client.get(f"/t/{slug}/login")
+    return await client.post(
+        f"/t/{slug}/login",
+        data={"email": email, "password": password, "_csrf_token": client.cookies["csrftoken"]},
+        follow_redirects=False,
+    )

@@ -9,6 +9,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from tenantcrm.customers.regions import REGIONS
+from tenantcrm.messages import N_
 
 KINDS = ("individual", "enterprise")
 RISK_LEVELS = ("low", "medium", "high")
@@ -48,7 +49,7 @@ def _text(value: Any) -> str:
 def _choice(field: str, value: Any, allowed: tuple[str, ...], errors: list[FieldError]) -> str | None:
     cleaned = _text(value).lower()
     if cleaned not in allowed:
-        errors.append(FieldError(field, "invalid_choice", "Choose one of the listed values."))
+        errors.append(FieldError(field, "invalid_choice", N_("Choose one of the listed values.")))
         return None
     return cleaned
 
@@ -85,7 +86,7 @@ def validate_customer(data: Mapping[str, Any], *, partial: bool = False) -> dict
         raw = data.get(field)
         if raw is None or _text(raw) == "":
             if partial:
-                errors.append(FieldError(field, "required", "This field is required."))
+                errors.append(FieldError(field, "required", N_("This field is required.")))
                 return
             raw = default
         clean[field] = _choice(field, raw, allowed, errors)
@@ -95,14 +96,14 @@ def validate_customer(data: Mapping[str, Any], *, partial: bool = False) -> dict
     if given("name"):
         name = " ".join(_text(data.get("name")).split())
         if not name:
-            errors.append(FieldError("name", "required", "Name is required."))
+            errors.append(FieldError("name", "required", N_("Name is required.")))
         elif len(name) > NAME_MAX:
-            errors.append(FieldError("name", "too_long", "Name is too long (200 characters at most)."))
+            errors.append(FieldError("name", "too_long", N_("Name is too long (200 characters at most).")))
         clean["name"] = name
     if given("region_code"):
         code = _text(data.get("region_code"))
         if code and code not in REGIONS:
-            errors.append(FieldError("region_code", "unknown_region", "Unknown region."))
+            errors.append(FieldError("region_code", "unknown_region", N_("Unknown region.")))
         clean["region_code"] = code or None
     if given("monthly_income"):
         raw = data.get("monthly_income")
@@ -116,7 +117,7 @@ def validate_customer(data: Mapping[str, Any], *, partial: bool = False) -> dict
                     FieldError(
                         "monthly_income",
                         "invalid_amount",
-                        "Enter an amount in yuan, 0 or more, with at most two decimals.",
+                        N_("Enter an amount in yuan, 0 or more, with at most two decimals."),
                     )
                 )
     if given("risk_level"):
