@@ -22,6 +22,7 @@ from tenantcrm.tenancy.provisioning import bootstrap
 from tenantcrm.web.auth import SignInController, set_language
 from tenantcrm.web.customers import CustomerPages
 from tenantcrm.web.errors import EXCEPTION_HANDLERS
+from tenantcrm.web.rendering import page
 from tenantcrm.web.scope import provide_web_scope
 
 SECURITY_HEADERS = {
@@ -38,8 +39,6 @@ def healthz() -> dict[str, str]:
 
 @get("/", sync_to_thread=False)
 def index(request: Request) -> Response:
-    from tenantcrm.web.rendering import page
-
     return page(request, "index.html")
 
 
@@ -77,10 +76,6 @@ def create_app(settings: Settings, admin_url: str, *, database: Database | None 
         allow_queries_via_get=False,
     )
 
-    def after_request(response: Response) -> Response:
-        _add_security_headers(response)
-        return response
-
     app = Litestar(
         route_handlers=[
             healthz,
@@ -103,7 +98,7 @@ def create_app(settings: Settings, admin_url: str, *, database: Database | None 
             exclude=["/graphql"],
         ),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        after_request=after_request,
+        after_request=_add_security_headers,
         lifespan=[lifespan],
         debug=False,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException, NotFoundException
+from litestar.exceptions import NotFoundException
 from litestar.response import Redirect
 
 from tenantcrm.auth.permissions import PermissionDenied
@@ -37,12 +37,6 @@ def tenant_unavailable(request: Request, exc: TenantUnavailable) -> Response:
 
 def permission_denied(request: Request, exc: PermissionDenied) -> Response:
     return page(request, "errors/forbidden.html", status_code=403)
-
-
-def http_error(request: Request, exc: HTTPException) -> Response:
-    if exc.status_code == 404:
-        return not_found(request, exc)
-    return Response({"detail": exc.detail}, status_code=exc.status_code, media_type=MediaType.JSON)
 
 
 EXCEPTION_HANDLERS = {
