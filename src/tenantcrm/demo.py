@@ -50,6 +50,10 @@ async def ensure_demo_tenant(db: Database, settings: Settings) -> DemoTenant:
         tenant = await lifecycle.get(DEMO_SLUG)
     if not tenant.active:
         tenant = await lifecycle.set_status(DEMO_SLUG, "active")
+    # An existing demo tenant from an older checkout is brought to the current schema.
+    (outcome,) = await lifecycle.migrate(DEMO_SLUG)
+    if outcome.status == "failed":
+        raise ProvisioningError(f"demo tenant migration failed: {outcome.error}")
 
     async with tenant_session(db, tenant) as session:
         admin = await upsert_user(

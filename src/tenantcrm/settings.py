@@ -36,7 +36,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     secret_key: str = ""
-    """Signs CSRF tokens. Generated per data folder in development."""
+    """Signs CSRF tokens and keys sealed URL values. Generated per data folder in development."""
     secure_cookies: bool = False
     """Serve cookies as Secure with the __Host- prefix (set when behind HTTPS)."""
     graphql_introspection: bool = True

@@ -83,7 +83,7 @@ async def bootstrap(db: Database, settings: Settings) -> None:
         if not exists:
             await conn.execute(text(f"CREATE ROLE {app_role} LOGIN NOINHERIT"))
         # NOINHERIT: the app role holds no tenant privilege until it sets a tenant role.
-        await conn.execute(text(f"ALTER ROLE {app_role} LOGIN NOINHERIT NOSUPERUSER NOCREATEROLE"))
+        await conn.execute(text(f"ALTER ROLE {app_role} LOGIN NOINHERIT"))
         if settings.app_role_password:
             await conn.execute(text(f"ALTER ROLE {app_role} PASSWORD {_literal(settings.app_role_password)}"))
         # An unscoped query by the app role resolves no tenant table at all.
