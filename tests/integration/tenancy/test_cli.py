@@ -31,7 +31,10 @@ def cli_env(settings, database_url):
 def run_cli(env: dict[str, str], *args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "tenantcrm.cli", *args],
-        env={**env, **extra_env}, capture_output=True, text=True, timeout=120,
+        env={**env, **extra_env},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -41,12 +44,16 @@ def slug() -> str:
 
 async def tenant_row(db, slug_: str):
     async with db.admin_engine.connect() as conn:
-        return (await conn.execute(text("SELECT * FROM platform.tenants WHERE slug = :s"), {"s": slug_})).first()
+        return (
+            await conn.execute(text("SELECT * FROM platform.tenants WHERE slug = :s"), {"s": slug_})
+        ).first()
 
 
 async def test_create_prints_one_json_object_and_the_admin_can_sign_in(cli_env, db, lifecycle, client):
     name = slug()
-    result = run_cli(cli_env, "tenants", "create", name, "--name", "Acme 小贷", "--admin-email", "Boss@Acme.example")
+    result = run_cli(
+        cli_env, "tenants", "create", name, "--name", "Acme 小贷", "--admin-email", "Boss@Acme.example"
+    )
     assert result.returncode == 0, result.stderr
     created = json.loads(result.stdout)
     assert set(created) == {"slug", "schema", "admin_email", "admin_password"}
@@ -57,8 +64,11 @@ async def test_create_prints_one_json_object_and_the_admin_can_sign_in(cli_env, 
     assert login.status_code == 200
     response = await client.post(
         f"/t/{name}/login",
-        data={"email": "boss@acme.example", "password": created["admin_password"],
-              "_csrf_token": client.cookies["csrftoken"]},
+        data={
+            "email": "boss@acme.example",
+            "password": created["admin_password"],
+            "_csrf_token": client.cookies["csrftoken"],
+        },
         follow_redirects=False,
     )
     assert response.status_code == 303
@@ -68,7 +78,17 @@ async def test_bad_input_exits_non_zero_with_one_line_and_writes_nothing(cli_env
     cases = [
         ("tenants", "create", "Bad Slug", "--name", "x", "--admin-email", "a@b.cc"),
         ("tenants", "create", "ok-slug-1", "--name", "x", "--admin-email", "not-an-email"),
-        ("tenants", "create", "ok-slug-2", "--name", "x", "--admin-email", "a@b.cc", "--admin-password", "short"),
+        (
+            "tenants",
+            "create",
+            "ok-slug-2",
+            "--name",
+            "x",
+            "--admin-email",
+            "a@b.cc",
+            "--admin-password",
+            "short",
+        ),
         ("tenants", "create", tenant_a.slug, "--name", "x", "--admin-email", "a@b.cc"),
         ("tenants", "suspend", "no-such-tenant"),
         ("tenants", "resume", "no-such-tenant"),
@@ -101,8 +121,17 @@ async def test_list_suspend_resume_round_trip(cli_env, fresh_tenant):
 
 
 async def test_token_is_printed_alone_on_the_last_line_and_stored_only_hashed(cli_env, db, tenant_a, client):
-    result = run_cli(cli_env, "tokens", "create", "--tenant", tenant_a.slug, "--email", tenant_a.admin_email,
-                     "--name", "ci")
+    result = run_cli(
+        cli_env,
+        "tokens",
+        "create",
+        "--tenant",
+        tenant_a.slug,
+        "--email",
+        tenant_a.admin_email,
+        "--name",
+        "ci",
+    )
     assert result.returncode == 0, result.stderr
     token = result.stdout.strip().splitlines()[-1]
     assert token.startswith("tcrm_") and " " not in token
@@ -110,8 +139,9 @@ async def test_token_is_printed_alone_on_the_last_line_and_stored_only_hashed(cl
         stored = (await session.execute(text("SELECT token_hash::text FROM api_tokens"))).scalars().all()
     secret = token.split("_", 2)[2]
     assert stored and all(secret not in value for value in stored)
-    response = await client.post("/graphql", json={"query": "{ viewer { email } }"},
-                                 headers={"Authorization": f"Bearer {token}"})
+    response = await client.post(
+        "/graphql", json={"query": "{ viewer { email } }"}, headers={"Authorization": f"Bearer {token}"}
+    )
     assert response.json()["data"]["viewer"]["email"] == tenant_a.admin_email
 
 
@@ -120,7 +150,10 @@ async def test_delete_drops_schema_role_and_registry_row(cli_env, db, fresh_tena
     result = run_cli(cli_env, "tenants", "delete", fresh_tenant.slug, "--yes")
     assert result.returncode == 0, result.stderr
     async with db.admin_engine.connect() as conn:
-        assert await conn.scalar(text("SELECT count(*) FROM pg_namespace WHERE nspname = :s"), {"s": schema}) == 0
+        assert (
+            await conn.scalar(text("SELECT count(*) FROM pg_namespace WHERE nspname = :s"), {"s": schema})
+            == 0
+        )
         assert await conn.scalar(text("SELECT count(*) FROM pg_roles WHERE rolname = :s"), {"s": schema}) == 0
     assert await tenant_row(db, fresh_tenant.slug) is None
 
@@ -128,8 +161,17 @@ async def test_delete_drops_schema_role_and_registry_row(cli_env, db, fresh_tena
 @pytest.mark.parametrize("step", ["register", "schema", "migrate"])
 async def test_a_create_killed_midway_is_completed_by_a_rerun(cli_env, db, step, client):
     name = slug()
-    args = ("tenants", "create", name, "--name", "Crash", "--admin-email", "a@crash.example",
-            "--admin-password", PASSWORD)
+    args = (
+        "tenants",
+        "create",
+        name,
+        "--name",
+        "Crash",
+        "--admin-email",
+        "a@crash.example",
+        "--admin-password",
+        PASSWORD,
+    )
     killed = run_cli(cli_env, *args, TENANTCRM_CRASH_AFTER=step)
     assert killed.returncode == -9  # SIGKILL: no cleanup ran
     row = await tenant_row(db, name)
