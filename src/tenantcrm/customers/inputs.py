@@ -39,6 +39,15 @@ class InvalidInput(Exception):
         return next((e for e in self.errors if e.field == field), None)
 
 
+def strip_control(value: str) -> str:
+    """Drop control characters (NUL and friends), which PostgreSQL text cannot hold anyway."""
+    return "".join(ch for ch in value if unicodedata.category(ch) != "Cc")
+
+
+def _has_control(value: str) -> bool:
+    return any(unicodedata.category(ch) == "Cc" for ch in value)
+
+
 def _text(value: Any) -> str:
     """NFKC folds full-width digits and letters (common in pasted Chinese text); trim spaces."""
     if value is None:
@@ -67,7 +76,7 @@ def parse_money(value: Any) -> Decimal:
         raise ValueError("out of range")
     if amount != amount.quantize(Decimal("0.01")):
         raise ValueError("too many decimals")
-    return amount.quantize(Decimal("0.01"))
+    return abs(amount).quantize(Decimal("0.01"))  # abs: "-0" is zero, not negative zero
 
 
 def validate_customer(data: Mapping[str, Any], *, partial: bool = False) -> dict[str, Any]:
@@ -95,7 +104,11 @@ def validate_customer(data: Mapping[str, Any], *, partial: bool = False) -> dict
         choice("kind", KINDS, "individual")
     if given("name"):
         name = " ".join(_text(data.get("name")).split())
-        if not name:
+        if _has_control(name):
+            errors.append(
+                FieldError("name", "invalid_characters", N_("Name contains characters that are not allowed."))
+            )
+        elif not name:
             errors.append(FieldError("name", "required", N_("Name is required.")))
         elif len(name) > NAME_MAX:
             errors.append(FieldError("name", "too_long", N_("Name is too long (200 characters at most).")))

@@ -173,7 +173,17 @@ def _values(data: object) -> dict[str, object]:
 
 
 def _selects(info: Info, name: str) -> bool:
-    return any(s.name == name for f in info.selected_fields for s in f.selections)
+    """Whether the client asked for `name` on this field, directly or through fragments."""
+
+    def found(selections: list) -> bool:
+        for selection in selections:
+            if getattr(selection, "name", None) == name and not hasattr(selection, "type_condition"):
+                return True
+            if found(getattr(selection, "selections", [])):
+                return True
+        return False
+
+    return any(found(f.selections) for f in info.selected_fields)
 
 
 def _page_size(value: int | None, argument: str) -> None:
