@@ -104,6 +104,10 @@ def test_placeholder_pattern() -> None:
 def test_runtime_translations_use_the_catalog() -> None:
     zh = translations(LOCALE_DIR, "zh_CN")
     assert zh.gettext("Customers") == "客户"
-    assert zh.gettext("%(count)s customers") % {"count": "1,234"} == "共 1,234 个客户"
+    plural = ("%(count)s customer", "%(count)s customers")
+    assert zh.ngettext(*plural, 1234) % {"count": "1,234"} == "共 1,234 个客户"
     # English is the source language: no catalog needed, msgids come back unchanged.
-    assert translations(LOCALE_DIR, "en").gettext("Customers") == "Customers"
+    en = translations(LOCALE_DIR, "en")
+    assert en.gettext("Customers") == "Customers"
+    assert en.ngettext(*plural, 1) % {"count": 1} == "1 customer"
+    assert en.ngettext(*plural, 2) % {"count": 2} == "2 customers"

@@ -45,9 +45,10 @@ def page(
     """A template response; every tenant page is private (no-store) and varies on htmx."""
     settings: Settings = request.app.state.settings
     locale = request_locale(request)
-    gettext = translations(settings.web_dir / "locale", locale).gettext
+    catalog = translations(settings.web_dir / "locale", locale)
     base: dict[str, Any] = {
-        "_": gettext,
+        "_": catalog.gettext,
+        "ngettext": catalog.ngettext,
         "locale": locale,
         "locales": LOCALES,
         "principal": request.scope.get("principal"),  # type: ignore[call-overload]
