@@ -90,6 +90,9 @@ async def bootstrap(db: Database, settings: Settings) -> None:
         await conn.execute(text(f"ALTER ROLE {app_role} SET search_path TO ''"))
         database = await conn.scalar(text("SELECT current_database()"))
         await conn.execute(text(f'GRANT CONNECT ON DATABASE "{database}" TO {app_role}'))
+        # A temporary table would outlive the transaction on a pooled connection and shadow
+        # the next tenant's table of the same name: no role but the admin may create one.
+        await conn.execute(text(f'REVOKE TEMPORARY ON DATABASE "{database}" FROM PUBLIC'))
         await migrations.upgrade_platform(conn)
         await conn.execute(text(f"GRANT USAGE ON SCHEMA {PLATFORM_SCHEMA} TO {app_role}"))
         await conn.execute(text(f"GRANT SELECT ON {PLATFORM_SCHEMA}.tenants TO {app_role}"))
