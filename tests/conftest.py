@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import secrets
+import socket
+import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -10,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -197,3 +201,48 @@ async def web_sign_in(
         data={"email": email, "password": password, "_csrf_token": client.cookies["csrftoken"]},
         follow_redirects=False,
     )
+
+
+SERVER_START_SECONDS = 30
+
+
+@pytest.fixture(scope="session")
+def live_server(settings: Settings, database_url: str, db: Database) -> Iterator[str]:
+    """The app served by uvicorn in a background thread; yields its base URL.
+
+    Depends on `db` only so the schema is bootstrapped before the app's own lifespan runs
+    (the bootstrap is idempotent and serialised by an advisory lock either way).
+    """
+    from tenantcrm.app import create_app
+
+    app = create_app(settings, database_url)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))  # bound here, so no other process can take the port meanwhile
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False)
+    server = uvicorn.Server(config)
+    failure: list[BaseException] = []
+
+    def serve() -> None:
+        try:
+            server.run(sockets=[sock])
+        except BaseException as exc:  # SystemExit when the lifespan fails to start
+            failure.append(exc)
+
+    thread = threading.Thread(target=serve, name="live-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + SERVER_START_SECONDS
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            thread.join(5)
+            sock.close()
+            raise RuntimeError(f"the live server did not start: {failure or 'timeout'}")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(15)
+        sock.close()

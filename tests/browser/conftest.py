@@ -13,15 +13,11 @@ server thread's own event loop (engines cannot be shared across event loops) and
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-import uvicorn
 from playwright.async_api import (
     Browser,
     BrowserContext,
@@ -32,8 +28,7 @@ from playwright.async_api import (
     async_playwright,
 )
 
-from tenantcrm.database import Database
-from tenantcrm.settings import REPO_ROOT, Settings
+from tenantcrm.settings import REPO_ROOT
 
 CHROMIUM = Path(os.environ.get("TENANTCRM_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -48,7 +43,6 @@ CHROMIUM_ARGS = [
 HTMX = REPO_ROOT / "web" / "static" / "vendor" / "htmx.min.js"
 SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
 TIMEOUT_MS = 10_000
-SERVER_START_SECONDS = 30
 
 
 def _on_ci() -> bool:
@@ -60,50 +54,6 @@ def _missing(reason: str) -> None:
     if _on_ci():
         pytest.fail(f"{reason} (CI is set, so this is a failure, not a skip)", pytrace=False)
     pytest.skip(reason)
-
-
-@pytest.fixture(scope="session")
-def live_server(settings: Settings, database_url: str, db: Database) -> Iterator[str]:
-    """The app served by uvicorn in a background thread; yields its base URL.
-
-    Depends on `db` only so the schema is bootstrapped before the app's own lifespan runs
-    (the bootstrap is idempotent and serialised by an advisory lock either way).
-    """
-    if not HTMX.exists():
-        _missing(f"{HTMX.relative_to(REPO_ROOT)} is missing: run `make assets`")
-    from tenantcrm.app import create_app
-
-    app = create_app(settings, database_url)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))  # bound here, so no other process can take the port meanwhile
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
-    failure: list[BaseException] = []
-
-    def serve() -> None:
-        try:
-            server.run(sockets=[sock])
-        except BaseException as exc:  # SystemExit when the lifespan fails to start
-            failure.append(exc)
-
-    thread = threading.Thread(target=serve, name="live-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + SERVER_START_SECONDS
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            thread.join(5)
-            sock.close()
-            raise RuntimeError(f"the live server did not start: {failure or 'timeout'}")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(15)
-        sock.close()
 
 
 @pytest.fixture(scope="session")
@@ -130,6 +80,8 @@ NewContext = Callable[..., Awaitable[BrowserContext]]
 
 @pytest.fixture
 async def new_context(browser: Browser, live_server: str) -> AsyncIterator[NewContext]:
+    if not HTMX.exists():
+        _missing(f"{HTMX.relative_to(REPO_ROOT)} is missing: run `make assets`")
     """Make fresh contexts (own cookies) against the live server; all closed after the test."""
     contexts: list[BrowserContext] = []
 
