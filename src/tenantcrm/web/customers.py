@@ -10,6 +10,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.response import Redirect
 
 from tenantcrm.customers.inputs import KINDS, RISK_LEVELS, STATUSES, InvalidInput
+from tenantcrm.customers.models import Customer
 from tenantcrm.customers.service import (
     SORT_FIELDS,
     CustomerFilter,
@@ -61,6 +62,33 @@ class ListView:
 
 def _audience(scope: WebScope) -> str:
     return f"{scope.tenant.id}|{scope.principal.user_id}"
+
+
+async def _form_values(request: Request) -> dict[str, Any]:
+    form = await request.form()
+    return {name: form.get(name) for name in FORM_FIELDS}
+
+
+def _form_page(
+    request: Request,
+    scope: WebScope,
+    customer: Customer | None,
+    values: dict[str, Any],
+    invalid: InvalidInput | None = None,
+) -> Response:
+    """The create or edit form; refused input comes back with 422 and its messages."""
+    return page(
+        request,
+        "customers/form.html",
+        status_code=422 if invalid else 200,
+        customer=customer,
+        values=values,
+        errors=invalid,
+        slug=scope.tenant.slug,
+        kinds=KINDS,
+        risk_levels=RISK_LEVELS,
+        statuses=STATUSES,
+    )
 
 
 class CustomerPages(Controller):
@@ -156,37 +184,15 @@ class CustomerPages(Controller):
 
     @get("/new", name="customer_new")
     async def new_form(self, request: Request, web_scope: WebScope) -> Response:
-        return page(
-            request,
-            "customers/form.html",
-            customer=None,
-            values={},
-            errors=None,
-            slug=web_scope.tenant.slug,
-            kinds=KINDS,
-            risk_levels=RISK_LEVELS,
-            statuses=STATUSES,
-        )
+        return _form_page(request, web_scope, None, {})
 
     @post("/new", name="customer_create")
     async def create(self, request: Request, web_scope: WebScope) -> Response:
-        form = await request.form()
-        values = {name: form.get(name) for name in FORM_FIELDS}
+        values = await _form_values(request)
         try:
             customer = await CustomerService(web_scope.session, web_scope.principal).create_customer(values)
         except InvalidInput as invalid:
-            return page(
-                request,
-                "customers/form.html",
-                status_code=422,
-                customer=None,
-                values=values,
-                errors=invalid,
-                slug=web_scope.tenant.slug,
-                kinds=KINDS,
-                risk_levels=RISK_LEVELS,
-                statuses=STATUSES,
-            )
+            return _form_page(request, web_scope, None, values, invalid)
         return Redirect(f"/t/{web_scope.tenant.slug}/customers/{customer.id}", status_code=303)
 
     @get("/{customer_id:str}", name="customer_detail")
@@ -198,37 +204,15 @@ class CustomerPages(Controller):
     async def edit_form(self, request: Request, web_scope: WebScope, customer_id: str) -> Response:
         customer = await CustomerService(web_scope.session, web_scope.principal).get_customer(customer_id)
         values = {name: getattr(customer, name) for name in FORM_FIELDS}
-        return page(
-            request,
-            "customers/form.html",
-            customer=customer,
-            values=values,
-            errors=None,
-            slug=web_scope.tenant.slug,
-            kinds=KINDS,
-            risk_levels=RISK_LEVELS,
-            statuses=STATUSES,
-        )
+        return _form_page(request, web_scope, customer, values)
 
     @post("/{customer_id:str}/edit", name="customer_update")
     async def update(self, request: Request, web_scope: WebScope, customer_id: str) -> Response:
         service = CustomerService(web_scope.session, web_scope.principal)
         customer = await service.get_customer(customer_id)
-        form = await request.form()
-        values = {name: form.get(name) for name in FORM_FIELDS}
+        values = await _form_values(request)
         try:
             await service.update_customer(customer.id, values)
         except InvalidInput as invalid:
-            return page(
-                request,
-                "customers/form.html",
-                status_code=422,
-                customer=customer,
-                values=values,
-                errors=invalid,
-                slug=web_scope.tenant.slug,
-                kinds=KINDS,
-                risk_levels=RISK_LEVELS,
-                statuses=STATUSES,
-            )
+            return _form_page(request, web_scope, customer, values, invalid)
         return Redirect(f"/t/{web_scope.tenant.slug}/customers/{customer.id}", status_code=303)

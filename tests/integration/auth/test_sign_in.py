@@ -13,22 +13,7 @@ from tenantcrm.auth import throttle
 from tenantcrm.auth.models import User, WebSession
 from tenantcrm.tenancy.session import tenant_session
 from tests.conftest import PASSWORD, add_user
-
-
-async def sign_in(
-    client: httpx.AsyncClient, slug: str, email: str, password: str = PASSWORD
-) -> httpx.Response:
-    await client.get(f"/t/{slug}/login")
-    return await client.post(
-        f"/t/{slug}/login",
-        data={
-            "email": email,
-            "password": password,
-            "_csrf_token": client.cookies["csrftoken"],
-            "next": f"/t/{slug}/customers",
-        },
-        follow_redirects=False,
-    )
+from tests.conftest import web_sign_in as sign_in
 
 
 async def test_health_answers_json(client):
