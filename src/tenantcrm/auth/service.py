@@ -12,13 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantcrm.auth import throttle
 from tenantcrm.auth.models import ApiToken, User, WebSession
-from tenantcrm.auth.passwords import hash_password, verify_password
+from tenantcrm.auth.passwords import MAX_PASSWORD_LENGTH, hash_password, verify_password
 from tenantcrm.auth.permissions import Principal, permissions_of
 from tenantcrm.database import Database
 from tenantcrm.tenancy.session import tenant_session
 from tenantcrm.tenancy.tenant import TENANT_ID_PATTERN, Tenant
 
 SESSION_IDLE = timedelta(hours=8)
+SESSION_MAX_AGE = timedelta(hours=24)
 SESSION_TOUCH_EVERY = timedelta(minutes=5)
 TOKEN_PREFIX = "tcrm_"  # noqa: S105 - a prefix, not a secret
 
@@ -118,33 +119,40 @@ async def sign_in(
     address: str,
     previous_cookie: str | None = None,
 ) -> SignedIn:
-    """Check the password and open a new web session (the old one, if any, is ended)."""
+    """Check the password and open a new web session (the old one, if any, is ended).
+
+    The slow password check runs outside any transaction, so a flood of attempts holds no
+    database connection while argon2 works.
+    """
     email = normalize_email(email)
     account = throttle.account_key(tenant.id, email)
     address_key = throttle.address_key(address)
-    if await throttle.blocked_until(db, [account, address_key]):
+    limits = {account: throttle.ACCOUNT_LIMIT, address_key: throttle.ADDRESS_LIMIT}
+    if not await throttle.reserve_attempt(db, limits):
         raise SignInThrottled
-    signed_in: SignedIn | None = None
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise SignInFailed
     async with tenant_session(db, tenant) as session:
         user = await find_user_by_email(session, email)
-        usable = user is not None and user.status == "active"
-        if await verify_password(user.password_hash if usable else None, password) and user:
-            if previous_cookie and (parts := split_session_cookie(previous_cookie)):
-                await session.execute(delete(WebSession).where(WebSession.token_hash == _digest(parts[1])))
-            secret = secrets.token_urlsafe(32)
-            session.add(
-                WebSession(
-                    token_hash=_digest(secret), user_id=user.id, expires_at=datetime.now(UTC) + SESSION_IDLE
-                )
-            )
-            user.last_sign_in_at = datetime.now(UTC)
-            signed_in = SignedIn(f"{tenant.id}.{secret}", _principal(tenant, user))
-    if signed_in is None:
-        await throttle.record_failure(
-            db, {account: throttle.ACCOUNT_LIMIT, address_key: throttle.ADDRESS_LIMIT}
-        )
+        user_id = user.id if user is not None and user.status == "active" else None
+        password_hash = user.password_hash if user_id else None
+    if not await verify_password(password_hash, password) or user_id is None:
         raise SignInFailed
-    await throttle.clear(db, account)
+    now = datetime.now(UTC)
+    async with tenant_session(db, tenant) as session:
+        user = await session.get(User, user_id)
+        if user is None or user.status != "active":  # disabled while we were checking
+            raise SignInFailed
+        if previous_cookie and (parts := split_session_cookie(previous_cookie)):
+            await session.execute(delete(WebSession).where(WebSession.token_hash == _digest(parts[1])))
+        await session.execute(
+            delete(WebSession).where(WebSession.user_id == user.id, WebSession.expires_at <= now)
+        )
+        secret = secrets.token_urlsafe(32)
+        session.add(WebSession(token_hash=_digest(secret), user_id=user.id, expires_at=now + SESSION_IDLE))
+        user.last_sign_in_at = now
+        signed_in = SignedIn(f"{tenant.id}.{secret}", _principal(tenant, user))
+    await throttle.attempt_succeeded(db, account, address_key)
     return signed_in
 
 
@@ -165,7 +173,8 @@ async def principal_from_session(session: AsyncSession, tenant: Tenant, secret: 
     web_session, user = row
     if now - web_session.last_seen_at > SESSION_TOUCH_EVERY:
         web_session.last_seen_at = now
-        web_session.expires_at = now + SESSION_IDLE
+        # Idle expiry slides forward, but never past the absolute limit from sign-in.
+        web_session.expires_at = min(now + SESSION_IDLE, web_session.created_at + SESSION_MAX_AGE)
     return _principal(tenant, user)
 
 

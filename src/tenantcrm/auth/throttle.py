@@ -1,14 +1,17 @@
-"""Failed sign-in throttling per account and per address, shared by all app processes."""
+"""Sign-in throttling per account and per address, shared by all app processes.
+
+Every attempt is counted *before* the password is checked, so parallel attempts cannot slip
+past the limit; a successful sign-in then gives its attempt back.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+import ipaddress
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import text
 
 from tenantcrm.database import Database
-from tenantcrm.tenancy.models import LoginThrottleRow
 from tenantcrm.tenancy.session import unscoped_platform_session
 
 ACCOUNT_LIMIT = 5
@@ -23,19 +26,17 @@ def account_key(tenant_id: str, email: str) -> str:
 
 
 def address_key(address: str) -> str:
+    """One key per IPv4 address, and per /64 for IPv6 (one host usually holds a whole /64)."""
+    try:
+        parsed = ipaddress.ip_address(address)
+        if parsed.version == 6:
+            address = str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    except ValueError:
+        pass
     return "addr:" + hashlib.sha256(address.encode()).hexdigest()
 
 
-async def blocked_until(db: Database, keys: list[str]) -> datetime | None:
-    async with unscoped_platform_session(db) as session:
-        return await session.scalar(
-            select(func.max(LoginThrottleRow.blocked_until)).where(
-                LoginThrottleRow.key.in_(keys), LoginThrottleRow.blocked_until > func.now()
-            )
-        )
-
-
-_RECORD_FAILURE = text(
+_COUNT_ATTEMPT = text(
     """
     INSERT INTO platform.login_throttle AS t (key, failures, window_started_at)
     VALUES (:key, 1, now())
@@ -43,25 +44,49 @@ _RECORD_FAILURE = text(
         failures = CASE WHEN t.window_started_at < now() - make_interval(mins => :window)
                         THEN 1 ELSE t.failures + 1 END,
         window_started_at = CASE WHEN t.window_started_at < now() - make_interval(mins => :window)
-                                 THEN now() ELSE t.window_started_at END
-    RETURNING failures
+                                 THEN now() ELSE t.window_started_at END,
+        blocked_until = CASE WHEN t.blocked_until > now() THEN t.blocked_until END
+    RETURNING failures, blocked_until > now() AS blocked
     """
 )
 _BLOCK = text(
     "UPDATE platform.login_throttle SET blocked_until = now() + make_interval(mins => :block)"
     " WHERE key = :key"
 )
+_GIVE_BACK = text("UPDATE platform.login_throttle SET failures = greatest(failures - 1, 0) WHERE key = :key")
+_CLEAR = text("DELETE FROM platform.login_throttle WHERE key = :key")
 
 
-async def record_failure(db: Database, limits: dict[str, int]) -> None:
-    """Count one failure against each key; block a key that reaches its limit."""
+async def reserve_attempt(db: Database, limits: dict[str, int]) -> bool:
+    """Count one attempt against each key; False (and the key blocked) when over its limit."""
+    allowed = True
     async with unscoped_platform_session(db) as session:
-        for key, limit in sorted(limits.items()):
-            failures = await session.scalar(_RECORD_FAILURE, {"key": key, "window": WINDOW_MINUTES})
-            if failures is not None and failures >= limit:
-                await session.execute(_BLOCK, {"key": key, "block": BLOCK_MINUTES})
+        for key, limit in sorted(limits.items()):  # a fixed order: no deadlock between keys
+            row = (await session.execute(_COUNT_ATTEMPT, {"key": key, "window": WINDOW_MINUTES})).one()
+            if row.blocked or row.failures > limit:
+                allowed = False
+                if not row.blocked:
+                    await session.execute(_BLOCK, {"key": key, "block": BLOCK_MINUTES})
+    return allowed
+
+
+async def attempt_succeeded(db: Database, account: str, address: str) -> None:
+    """The account starts afresh; the address gets its attempt back."""
+    async with unscoped_platform_session(db) as session:
+        await session.execute(_CLEAR, {"key": account})
+        await session.execute(_GIVE_BACK, {"key": address})
+
+
+async def is_blocked(db: Database, key: str) -> bool:
+    async with unscoped_platform_session(db) as session:
+        return bool(
+            await session.scalar(
+                text("SELECT blocked_until > now() FROM platform.login_throttle WHERE key = :key"),
+                {"key": key},
+            )
+        )
 
 
 async def clear(db: Database, key: str) -> None:
     async with unscoped_platform_session(db) as session:
-        await session.execute(delete(LoginThrottleRow).where(LoginThrottleRow.key == key))
+        await session.execute(_CLEAR, {"key": key})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
 
@@ -148,17 +149,54 @@ async def test_failures_on_one_account_block_it_even_with_the_right_password(cli
     assert (await sign_in(client, tenant_a.slug, other)).status_code == 303  # others unaffected
 
 
-async def test_failures_from_one_address_block_that_address(db, tenant_a):
+async def test_attempts_from_one_address_block_that_address(db):
     address = f"203.0.113.{uuid.uuid4().int % 250}"
     key = throttle.address_key(address)
     await throttle.clear(db, key)
     limits = {key: throttle.ADDRESS_LIMIT}
-    for _ in range(throttle.ADDRESS_LIMIT - 1):
-        await throttle.record_failure(db, limits)
-    assert await throttle.blocked_until(db, [key]) is None
-    await throttle.record_failure(db, limits)
-    assert await throttle.blocked_until(db, [key]) is not None
+    for _ in range(throttle.ADDRESS_LIMIT):
+        assert await throttle.reserve_attempt(db, limits)
+    assert not await throttle.is_blocked(db, key)
+    assert not await throttle.reserve_attempt(db, limits)
+    assert await throttle.is_blocked(db, key)
     await throttle.clear(db, key)
+
+
+def test_ipv6_addresses_are_throttled_per_64_block():
+    assert throttle.address_key("2001:db8:1:2::1") == throttle.address_key("2001:db8:1:2:ffff::9")
+    assert throttle.address_key("2001:db8:1:2::1") != throttle.address_key("2001:db8:1:3::1")
+    assert throttle.address_key("192.0.2.1") != throttle.address_key("192.0.2.2")
+
+
+async def test_parallel_attempts_cannot_slip_past_the_account_limit(client, db, tenant_a):
+    email = await add_user(db, tenant_a.tenant, "viewer")
+    await client.get(f"/t/{tenant_a.slug}/login")
+    form = {"email": email, "password": "wrong password!", "_csrf_token": client.cookies["csrftoken"]}
+    responses = await asyncio.gather(
+        *(client.post(f"/t/{tenant_a.slug}/login", data=form, follow_redirects=False) for _ in range(20))
+    )
+    statuses = [r.status_code for r in responses]
+    assert statuses.count(401) == throttle.ACCOUNT_LIMIT  # only these reached the password check
+    assert statuses.count(429) == 20 - throttle.ACCOUNT_LIMIT
+
+
+async def test_a_successful_sign_in_gives_the_address_its_attempt_back(client, db, tenant_a):
+    email = await add_user(db, tenant_a.tenant, "viewer")
+    address = client._transport.client[0]  # the address this client's requests come from
+    key = throttle.address_key(address)
+    await throttle.clear(db, key)
+    for _ in range(3):
+        assert (await sign_in(client, tenant_a.slug, email)).status_code == 303
+    async with db.admin_engine.connect() as conn:
+        failures = await conn.scalar(
+            text("SELECT failures FROM platform.login_throttle WHERE key = :k"), {"k": key}
+        )
+    assert failures == 0
+
+
+async def test_an_oversized_password_is_refused_without_hashing(client, db, tenant_a):
+    email = await add_user(db, tenant_a.tenant, "viewer")
+    assert (await sign_in(client, tenant_a.slug, email, "x" * 100_000)).status_code == 401
 
 
 async def test_sign_in_page_of_unknown_tenant_is_not_found(client):
