@@ -43,3 +43,11 @@ schema: install ## rewrite graphql/schema.graphql from the code
 
 clean:
 	rm -rf $(VENV) web/node_modules web/static/vendor
+
+# Benchmarks: JSON on stdout, merged into bench/results.json. Bench server: TENANTCRM_BENCH_DATABASE_URL
+# (an admin URL), else an embedded pgserver in a temporary folder. `make bench BENCH_TENANTS=1000`.
+BENCH_TENANTS ?= 200
+
+.PHONY: bench
+bench: install ## provision tenants in a scratch database and measure tenant scoping
+	$(BIN)/python bench/tenant_scope.py --tenants $(BENCH_TENANTS)

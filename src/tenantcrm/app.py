@@ -8,10 +8,12 @@ from contextlib import asynccontextmanager
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import MutableScopeHeaders
 from litestar.di import Provide
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
+from litestar.types import Message, Scope
 from strawberry.litestar import make_graphql_controller
 
 from tenantcrm.database import Database
@@ -42,10 +44,16 @@ def index(request: Request) -> Response:
     return page(request, "index.html")
 
 
-def _add_security_headers(response: Response) -> Response:
+async def _security_headers(message: Message, scope: Scope) -> None:
+    """On every response, error pages and redirects included; API answers are never cached."""
+    if message["type"] != "http.response.start":
+        return
+    headers = MutableScopeHeaders.from_message(message)
     for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    return response
+        if name not in headers:
+            headers[name] = value
+    if scope["path"] == "/graphql" and "cache-control" not in headers:
+        headers["Cache-Control"] = "no-store"
 
 
 def create_app(settings: Settings, admin_url: str, *, database: Database | None = None) -> Litestar:
@@ -74,6 +82,7 @@ def create_app(settings: Settings, admin_url: str, *, database: Database | None 
         context_getter=graphql_context,
         graphql_ide="graphiql" if settings.graphql_introspection else None,
         allow_queries_via_get=False,
+        subscription_protocols=(),  # no subscriptions: mount no websocket route
     )
 
     app = Litestar(
@@ -95,10 +104,10 @@ def create_app(settings: Settings, admin_url: str, *, database: Database | None 
             cookie_httponly=True,
             cookie_samesite="lax",
             # API clients authenticate with a bearer token, not a cookie: CSRF cannot apply.
-            exclude=["/graphql"],
+            exclude=["^/graphql$"],  # anchored: a tenant slug may contain "graphql"
         ),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        after_request=_add_security_headers,
+        before_send=[_security_headers],
         lifespan=[lifespan],
         debug=False,
     )

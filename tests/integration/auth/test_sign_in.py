@@ -228,3 +228,29 @@ async def test_session_rows_hold_only_a_hash_of_the_cookie(client, db, tenant_a)
     async with tenant_session(db, tenant_a.tenant) as session:
         hashes = (await session.scalars(select(WebSession.token_hash))).all()
     assert hashes and all(secret.encode() not in h for h in hashes)
+
+
+async def test_csrf_applies_to_a_tenant_whose_slug_contains_graphql(client, lifecycle):
+    from tests.conftest import make_tenant
+
+    tenant = await make_tenant(lifecycle, "graphql")
+    await client.get(f"/t/{tenant.slug}/login")
+    response = await client.post(
+        f"/t/{tenant.slug}/login",
+        data={"email": tenant.admin_email, "password": PASSWORD},
+        follow_redirects=False,
+    )
+    assert response.status_code == 403
+
+
+async def test_security_headers_are_on_redirects_errors_and_api_answers(client, tenant_a, token_a):
+    redirect = await client.get(f"/t/{tenant_a.slug}/customers", follow_redirects=False)
+    missing = await client.get("/t/no-such-bank/login")
+    api = await client.post(
+        "/graphql", json={"query": "{ viewer { email } }"}, headers={"Authorization": f"Bearer {token_a}"}
+    )
+    refused = await client.post("/graphql", json={"query": "{ viewer { email } }"})
+    for response in (redirect, missing, api, refused):
+        assert response.headers["x-frame-options"] == "DENY", response.request.url
+        assert response.headers["x-content-type-options"] == "nosniff"
+    assert api.headers["cache-control"] == "no-store"
