@@ -59,5 +59,9 @@ VISIBLE_ERRORS = (PublicError, PermissionDenied, InvalidCursor)
 
 
 def should_mask(error: GraphQLError) -> bool:
+    """Mask what our code raised unexpectedly; keep errors about the client's own request
+    (syntax, validation, variable values), which carry no server detail."""
     original = error.original_error
-    return original is not None and not isinstance(original, VISIBLE_ERRORS)
+    if original is None or isinstance(original, VISIBLE_ERRORS):
+        return False
+    return error.path is not None

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import (
     DisableIntrospection,
     MaskErrors,
@@ -14,13 +16,14 @@ from strawberry.extensions import (
     QueryDepthLimiter,
     SchemaExtension,
 )
-from strawberry.types import Info
+from strawberry.types import ExecutionContext, Info
 
 from tenantcrm.graphql.context import GraphQLContext
 from tenantcrm.graphql.customers import CustomerMutations, CustomerQueries
 from tenantcrm.graphql.errors import should_mask
 from tenantcrm.settings import REPO_ROOT
 
+logger = logging.getLogger(__name__)
 SDL_PATH: Path = REPO_ROOT / "graphql" / "schema.graphql"
 MAX_DEPTH = 10
 MAX_ALIASES = 30
@@ -72,6 +75,25 @@ class RollBackOnError(SchemaExtension):
                 context.failed = True
 
 
+class Schema(strawberry.Schema):
+    """Logs errors without the query text or messages: both may carry customer data."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        operation = execution_context.operation_name if execution_context else None
+        for error in errors:
+            original = error.original_error
+            if original is None or isinstance(original, GraphQLError):
+                continue  # the client's own mistake (syntax, validation, variables): not ours to log
+            logger.error(
+                "graphql error %s in operation %s at %s",
+                type(original).__name__,
+                operation or "-",
+                ".".join(str(p) for p in error.path or []) or "-",
+            )
+
+
 def build_schema(*, introspection: bool = True) -> strawberry.Schema:
     # Factories, not instances: extensions keep per-request state, so each request gets its own.
     extensions: list = [
@@ -83,7 +105,7 @@ def build_schema(*, introspection: bool = True) -> strawberry.Schema:
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
-    return strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions)
+    return Schema(query=Query, mutation=Mutation, extensions=extensions)
 
 
 def export_sdl() -> str:

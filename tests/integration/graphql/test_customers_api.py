@@ -846,14 +846,16 @@ async def faulty(lifecycle, db):
     return fixture, token
 
 
-async def test_an_unexpected_server_error_is_masked(client, db, faulty):
+async def test_an_unexpected_server_error_is_masked(client, db, faulty, caplog):
     fixture, token = faulty
+    secret_name = unique("王秘密")
     async with db.admin_engine.begin() as conn:
         await conn.execute(
             text(f'REVOKE SELECT ON "{fixture.tenant.schema}".customers FROM "{fixture.tenant.schema}"')
         )
     try:
-        response = await post(client, token, COUNT, {"filter": {"search": "abc"}})
+        with caplog.at_level("DEBUG"):
+            response = await post(client, token, COUNT, {"filter": {"search": secret_name}})
     finally:
         async with db.admin_engine.begin() as conn:
             await conn.execute(
@@ -867,6 +869,19 @@ async def test_an_unexpected_server_error_is_masked(client, db, faulty):
     lowered = response.text.lower()
     for leak in ("asyncpg", "sqlalchemy", "permission", fixture.tenant.schema, "traceback", "select"):
         assert leak not in lowered
+    # The log names the failure but holds neither the query text nor the customer's name.
+    assert "graphql error ProgrammingError" in caplog.text
+    assert secret_name not in caplog.text and "search" not in caplog.text
+
+
+async def test_a_bad_variable_value_is_explained_not_masked(client, token_a):
+    body = await refused(
+        client,
+        token_a,
+        "mutation ($input: CreateCustomerInput!) { createCustomer(input: $input) { __typename } }",
+        {"input": {"kind": "PERSON", "name": "x"}},
+    )
+    assert "PERSON" in messages(body)[0] and "CustomerKind" in messages(body)[0]
 
 
 async def test_control_characters_are_refused_as_input_and_ignored_in_search(client, token_a):
