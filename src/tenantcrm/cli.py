@@ -129,7 +129,16 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     host, port = args.host or settings.host, args.port or settings.port
     app = create_app(settings, admin_url_for(settings))
     print(f"tenantcrm serving on http://{host}:{port}/", file=sys.stderr)
-    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
+    # Client addresses (sign-in throttling) come from X-Forwarded-For only via listed proxies.
+    proxies = settings.trusted_proxies
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or None,
+    )
     return 0
 
 

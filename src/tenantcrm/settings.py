@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+ENVIRONMENTS = ("development", "test", "production")
 
 
 def _flag(name: str, default: bool) -> bool:
@@ -43,6 +44,9 @@ class Settings:
     """Introspection and GraphiQL; on for the local demo and tests, off in production."""
     web_dir: Path = field(default_factory=lambda: REPO_ROOT / "web")
     pool_size: int = 10
+    trusted_proxies: str = ""
+    """Addresses of reverse proxies whose X-Forwarded-For is believed (comma-separated).
+    Empty: proxy headers are ignored and the peer address is the client's."""
 
     @property
     def production(self) -> bool:
@@ -51,7 +55,13 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         environment = os.environ.get("TENANTCRM_ENV", "development")
+        if environment not in ENVIRONMENTS:
+            # A typo ("prod") must not quietly run with development defaults.
+            raise SystemExit(f"TENANTCRM_ENV must be one of {', '.join(ENVIRONMENTS)}")
         production = environment == "production"
+        trusted_proxies = os.environ.get("TENANTCRM_TRUSTED_PROXIES", "").strip()
+        if trusted_proxies == "*":
+            raise SystemExit("TENANTCRM_TRUSTED_PROXIES must list proxy addresses, not '*'")
         data_dir = Path(os.environ.get("TENANTCRM_DATA_DIR") or REPO_ROOT / "var").resolve()
         secret_key = os.environ.get("TENANTCRM_SECRET_KEY", "")
         if not secret_key:
@@ -70,6 +80,7 @@ class Settings:
             secret_key=secret_key,
             secure_cookies=_flag("TENANTCRM_SECURE_COOKIES", production),
             graphql_introspection=_flag("TENANTCRM_GRAPHQL_INTROSPECTION", not production),
+            trusted_proxies=trusted_proxies,
         )
 
 

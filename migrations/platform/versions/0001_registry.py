@@ -29,6 +29,8 @@ def upgrade() -> None:
             "status IN ('provisioning', 'active', 'suspended', 'deleting')", name="tenants_status"
         ),
         sa.CheckConstraint("id ~ '^[0-9a-f]{16}$'", name="tenants_id_format"),
+        # Provisioning and migrations quote the schema name into DDL: it can only be this.
+        sa.CheckConstraint("schema_name = 't_' || id", name="tenants_schema_name"),
         schema="platform",
     )
     op.create_table(

@@ -58,7 +58,7 @@ def _principal(tenant: Tenant, user: User) -> Principal:
 
 def split_session_cookie(value: str) -> tuple[str, str] | None:
     tenant_id, _, secret = value.partition(".")
-    if not TENANT_ID_PATTERN.match(tenant_id) or len(secret) < 32:
+    if not TENANT_ID_PATTERN.fullmatch(tenant_id) or len(secret) < 32:
         return None
     return tenant_id, secret
 
@@ -68,7 +68,7 @@ def split_api_token(value: str) -> tuple[str, str] | None:
         return None
     body = value[len(TOKEN_PREFIX) :]
     tenant_id, secret = body[:16], body[17:]
-    if not TENANT_ID_PATTERN.match(tenant_id) or body[16:17] != "_" or len(secret) < 32:
+    if not TENANT_ID_PATTERN.fullmatch(tenant_id) or body[16:17] != "_" or len(secret) < 32:
         return None
     return tenant_id, secret
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, literal, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, func, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, joinedload
 
@@ -115,7 +115,7 @@ class CustomerService:
 
     def _filtered(self, statement: Select[Any], flt: CustomerFilter) -> Select[Any]:
         if flt.search and (term := " ".join(strip_control(flt.search).split())):
-            statement = statement.where(or_(Customer.name.ilike(f"%{_escape_like(term)}%", escape="\\")))
+            statement = statement.where(Customer.name.ilike(f"%{_escape_like(term)}%", escape="\\"))
         if flt.risk_level:
             statement = statement.where(Customer.risk_level == flt.risk_level)
         if flt.status:

@@ -16,6 +16,7 @@ from tenantcrm.auth.service import principal_from_api_token, split_api_token
 from tenantcrm.database import Database
 from tenantcrm.tenancy.registry import find_tenant_by_id
 from tenantcrm.tenancy.session import tenant_session
+from tenantcrm.tenancy.tenant import ACTIVE, SUSPENDED
 
 T = TypeVar("T")
 
@@ -55,7 +56,7 @@ async def graphql_context(request: Request) -> AsyncGenerator[GraphQLContext | N
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     parts = split_api_token(token.strip()) if scheme.lower() == "bearer" else None
     tenant = await find_tenant_by_id(db, parts[0]) if parts else None
-    if parts is None or tenant is None or tenant.status not in ("active", "suspended"):
+    if parts is None or tenant is None or tenant.status not in (ACTIVE, SUSPENDED):
         raise _unauthorized()
     if not tenant.active:
         raise PermissionDeniedException(detail="this institution's account is suspended")

@@ -67,7 +67,7 @@ def _crash_point(step: str) -> None:
 
 
 def _quote(identifier: str) -> str:
-    if not ROLE_NAME_PATTERN.match(identifier):
+    if not ROLE_NAME_PATTERN.fullmatch(identifier):
         raise ProvisioningError(f"unsafe identifier {identifier!r}")
     return f'"{identifier}"'
 
@@ -89,10 +89,11 @@ async def bootstrap(db: Database, settings: Settings) -> None:
         # An unscoped query by the app role resolves no tenant table at all.
         await conn.execute(text(f"ALTER ROLE {app_role} SET search_path TO ''"))
         database = await conn.scalar(text("SELECT current_database()"))
-        await conn.execute(text(f'GRANT CONNECT ON DATABASE "{database}" TO {app_role}'))
+        quoted_database = '"' + str(database).replace('"', '""') + '"'
+        await conn.execute(text(f"GRANT CONNECT ON DATABASE {quoted_database} TO {app_role}"))
         # A temporary table would outlive the transaction on a pooled connection and shadow
         # the next tenant's table of the same name: no role but the admin may create one.
-        await conn.execute(text(f'REVOKE TEMPORARY ON DATABASE "{database}" FROM PUBLIC'))
+        await conn.execute(text(f"REVOKE TEMPORARY ON DATABASE {quoted_database} FROM PUBLIC"))
         await migrations.upgrade_platform(conn)
         await conn.execute(text(f"GRANT USAGE ON SCHEMA {PLATFORM_SCHEMA} TO {app_role}"))
         await conn.execute(text(f"GRANT SELECT ON {PLATFORM_SCHEMA}.tenants TO {app_role}"))
@@ -147,14 +148,14 @@ class TenantLifecycle:
         self, slug: str, *, name: str, admin_email: str, admin_password: str | None = None
     ) -> CreatedTenant:
         slug = slug.strip()
-        if not SLUG_PATTERN.match(slug):
+        if not SLUG_PATTERN.fullmatch(slug):
             raise ProvisioningError(
                 f"invalid slug {slug!r}: 3-40 characters of a-z, 0-9 and '-', starting with a letter"
             )
         if not name.strip():
             raise ProvisioningError("name must not be empty")
         admin_email = normalize_email(admin_email)
-        if not EMAIL_PATTERN.match(admin_email):
+        if not EMAIL_PATTERN.fullmatch(admin_email):
             raise ProvisioningError("invalid admin e-mail address")
         if admin_password is not None and (problem := password_problem(admin_password)):
             raise ProvisioningError(problem)

@@ -15,7 +15,7 @@ def to_tenant(row: TenantRow) -> Tenant:
 
 
 async def find_tenant_by_slug(db: Database, slug: str) -> Tenant | None:
-    if not SLUG_PATTERN.match(slug):
+    if not SLUG_PATTERN.fullmatch(slug):
         return None
     async with unscoped_platform_session(db) as session:
         row = await session.scalar(select(TenantRow).where(TenantRow.slug == slug))
@@ -23,7 +23,7 @@ async def find_tenant_by_slug(db: Database, slug: str) -> Tenant | None:
 
 
 async def find_tenant_by_id(db: Database, tenant_id: str) -> Tenant | None:
-    if not TENANT_ID_PATTERN.match(tenant_id):
+    if not TENANT_ID_PATTERN.fullmatch(tenant_id):
         return None
     async with unscoped_platform_session(db) as session:
         row = await session.get(TenantRow, tenant_id)

@@ -30,6 +30,6 @@ class Tenant:
 
 def schema_for(tenant_id: str) -> str:
     """Schema and role name of a tenant; the id is checked so it is safe to quote into DDL."""
-    if not TENANT_ID_PATTERN.match(tenant_id):
+    if not TENANT_ID_PATTERN.fullmatch(tenant_id):
         raise ValueError("malformed tenant id")
     return f"t_{tenant_id}"

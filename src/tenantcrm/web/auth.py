@@ -10,7 +10,7 @@ from tenantcrm.auth.service import SignInFailed, SignInThrottled, sign_in, sign_
 from tenantcrm.database import Database
 from tenantcrm.settings import Settings
 from tenantcrm.tenancy.registry import find_tenant_by_slug
-from tenantcrm.tenancy.tenant import Tenant
+from tenantcrm.tenancy.tenant import ACTIVE, SUSPENDED, Tenant
 from tenantcrm.web.i18n import LOCALES
 from tenantcrm.web.rendering import LANG_COOKIE, gettext_for, page
 from tenantcrm.web.scope import TenantUnavailable, WebScope, session_cookie_name
@@ -26,7 +26,7 @@ def _safe_next(slug: str, target: str | None) -> str:
 
 async def _signable_tenant(request: Request, slug: str) -> Tenant:
     tenant = await find_tenant_by_slug(request.app.state.db, slug)
-    if tenant is None or tenant.status not in ("active", "suspended"):
+    if tenant is None or tenant.status not in (ACTIVE, SUSPENDED):
         raise NotFoundException()
     if not tenant.active:
         raise TenantUnavailable()

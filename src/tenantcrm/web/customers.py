@@ -24,6 +24,7 @@ from tenantcrm.web.scope import WebScope
 from tenantcrm.web.sealed import seal, unseal
 
 RESULTS_TARGET = "customer-results"
+PAGE_SIZE = 25
 FORM_FIELDS = ("kind", "name", "region_code", "monthly_income", "risk_level", "status")
 
 
@@ -104,21 +105,22 @@ class CustomerPages(Controller):
     ) -> Response:
         settings: Settings = request.app.state.settings
         service = CustomerService(scope.session, scope.principal)
+        flt = CustomerFilter(
+            search=view.search or None, risk_level=view.risk_level or None, status=view.status or None
+        )
+        order = CustomerOrder(view.sort, view.direction == "desc")
         try:
             result = await service.list_customers(
-                filter=CustomerFilter(
-                    search=view.search or None, risk_level=view.risk_level or None, status=view.status or None
-                ),
-                order=CustomerOrder(view.sort, view.direction == "desc"),
+                filter=flt,
+                order=order,
                 after=after,
                 before=before,
-                first=None if before else 25,
-                last=25 if before else None,
+                first=None if before else PAGE_SIZE,
+                last=PAGE_SIZE if before else None,
             )
-        except InvalidCursor:
-            result = await service.list_customers(
-                filter=CustomerFilter(search=view.search or None), order=CustomerOrder()
-            )
+        except InvalidCursor:  # a stale or edited link: show the first page of the same view
+            after = before = None
+            result = await service.list_customers(filter=flt, order=order, first=PAGE_SIZE)
 
         def link(**extra: str) -> str:
             return f"{request.url.path}?{view.query(settings.secret_key, _audience(scope), **extra)}"

@@ -8,9 +8,11 @@ from urllib.parse import unquote
 
 import pytest
 
+from tenantcrm.customers.service import CustomerService
 from tenantcrm.settings import REPO_ROOT
+from tenantcrm.tenancy.session import tenant_session
 from tenantcrm.web.i18n import translations
-from tests.conftest import add_user, web_sign_in
+from tests.conftest import add_user, principal_of, web_sign_in
 
 ZH = translations(REPO_ROOT / "web" / "locale", "zh_CN").gettext
 
@@ -180,3 +182,27 @@ async def test_viewer_sees_forbidden_page_on_create(client, db, tenant_a):
     await web_sign_in(client, tenant_a.slug, email)
     response = await create(client, tenant_a.slug, kind="individual", name="x")
     assert response.status_code == 403
+
+
+async def test_viewer_is_not_offered_write_actions(client, db, tenant_a):
+    admin = await principal_of(db, tenant_a.tenant, tenant_a.admin_email)
+    async with tenant_session(db, tenant_a.tenant) as session:
+        customer = await CustomerService(session, admin).create_customer(
+            {"name": f"只读 {uuid.uuid4().hex[:6]}"}
+        )
+    email = await add_user(db, tenant_a.tenant, "viewer")
+    await web_sign_in(client, tenant_a.slug, email)
+    listing = await client.get(f"/t/{tenant_a.slug}/customers")
+    assert listing.status_code == 200
+    assert f'href="/t/{tenant_a.slug}/customers/new"' not in listing.text
+    detail = await client.get(f"/t/{tenant_a.slug}/customers/{customer.id}")
+    assert detail.status_code == 200 and customer.name in detail.text
+    assert f"/customers/{customer.id}/edit" not in detail.text
+
+
+async def test_detail_title_does_not_name_the_customer(client, tenant_a, officer):
+    name = f"标题 {uuid.uuid4().hex[:6]}"
+    created = await create(client, tenant_a.slug, kind="individual", name=name)
+    detail = await client.get(created.headers["location"])
+    title = re.search(r"<title>(.*?)</title>", detail.text, re.S).group(1)
+    assert name not in title and name in detail.text
