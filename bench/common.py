@@ -12,20 +12,16 @@ import atexit
 import json
 import math
 import os
-import secrets
 import tempfile
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
-
-from tenantcrm.database import Database, async_url
+from tenantcrm.database import Database
 from tenantcrm.settings import REPO_ROOT, Settings
 from tenantcrm.tenancy.provisioning import bootstrap
+from tenantcrm.tenancy.scratch import scratch_database as tenancy_scratch
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_PATH = BENCH_DIR / "results.json"
@@ -64,48 +60,22 @@ def _remove_empty_folder(folder: str) -> None:
 async def scratch_database() -> AsyncIterator[Scratch]:
     """Create a database and app role, bootstrap them, yield; drop everything afterwards."""
     server = server_url()
-    suffix = secrets.token_hex(4)
-    name = f"tcrm_bench_{suffix}"
-    app_role = f"tcrm_bench_app_{suffix}"
-    admin = create_async_engine(async_url(server), isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    database_url = make_url(server).set(database=name).render_as_string(hide_password=False)
-    data_dir = tempfile.TemporaryDirectory(prefix="tenantcrm-bench-data-")
-    settings = Settings(
-        database_url=database_url,
-        app_role=app_role,
-        data_dir=Path(data_dir.name),
-        environment="test",
-        secret_key="bench-secret-key-" + "x" * 32,
-        web_dir=REPO_ROOT / "web",
-    )
-    db = Database.connect(settings, database_url)
-    try:
-        await bootstrap(db, settings)
-        yield Scratch(server, database_url, settings, db)
-    finally:
-        await db.dispose()
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            await _drop_roles(conn, app_role)
-        await admin.dispose()
-        data_dir.cleanup()
-
-
-async def _drop_roles(conn, app_role: str) -> None:
-    """The tenant roles granted to the app role, then the app role itself."""
-    tenant_roles = (
-        await conn.scalars(
-            text(
-                "SELECT r.rolname FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid"
-                " JOIN pg_roles a ON a.oid = m.member WHERE a.rolname = :app"
-            ),
-            {"app": app_role},
-        )
-    ).all()
-    for role in [*tenant_roles, app_role]:
-        await conn.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
+    async with tenancy_scratch(server, prefix="tcrm_bench") as scratch:
+        with tempfile.TemporaryDirectory(prefix="tenantcrm-bench-data-") as data_dir:
+            settings = Settings(
+                database_url=scratch.url,
+                app_role=scratch.app_role,
+                data_dir=Path(data_dir),
+                environment="test",
+                secret_key="bench-secret-key-" + "x" * 32,
+                web_dir=REPO_ROOT / "web",
+            )
+            db = Database.connect(settings, scratch.url)
+            try:
+                await bootstrap(db, settings)
+                yield Scratch(server, scratch.url, settings, db)
+            finally:
+                await db.dispose()
 
 
 def percentile(values: Sequence[float], p: float) -> float:

@@ -14,14 +14,12 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from tenantcrm.auth.service import create_api_token, find_user_by_email, upsert_user
-from tenantcrm.database import Database, async_url
+from tenantcrm.database import Database
 from tenantcrm.settings import REPO_ROOT, Settings
 from tenantcrm.tenancy.provisioning import TenantLifecycle, bootstrap
+from tenantcrm.tenancy.scratch import ScratchDatabase, scratch_database
 from tenantcrm.tenancy.session import tenant_session
 from tenantcrm.tenancy.tenant import Tenant
 from tests.database_server import postgres_server
@@ -36,28 +34,22 @@ def server_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-async def database_url(server_url: str) -> AsyncIterator[str]:
+async def scratch(server_url: str) -> AsyncIterator[ScratchDatabase]:
     """A database of this run alone, dropped afterwards with the roles it created."""
-    name = f"tcrm_test_{secrets.token_hex(4)}"
-    server = create_async_engine(async_url(server_url), isolation_level="AUTOCOMMIT")
-    async with server.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    async with server.connect() as conn:
-        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    await server.dispose()
-    await _drop_roles(server_url, app_role_for(name))
-
-
-def app_role_for(database_name: str) -> str:
-    return f"tcrm_app_{database_name.rsplit('_', 1)[-1]}"
+    async with scratch_database(server_url, prefix="tcrm_test") as database:
+        yield database
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def database_url(scratch: ScratchDatabase) -> str:
+    return scratch.url
+
+
+@pytest.fixture(scope="session")
+def settings(scratch: ScratchDatabase, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return Settings(
-        database_url=database_url,
-        app_role=app_role_for(make_url(database_url).database or ""),
+        database_url=scratch.url,
+        app_role=scratch.app_role,
         data_dir=tmp_path_factory.mktemp("data"),
         environment="test",
         secret_key="test-secret-key-" + "x" * 32,
@@ -73,24 +65,6 @@ async def db(settings: Settings, database_url: str) -> AsyncIterator[Database]:
     await bootstrap(database, settings)
     yield database
     await database.dispose()
-
-
-async def _drop_roles(server_url: str, app_role: str) -> None:
-    """Roles are cluster-wide: drop the tenant roles granted to this run's app role, then it."""
-    server = create_async_engine(async_url(server_url), isolation_level="AUTOCOMMIT")
-    async with server.connect() as conn:
-        tenant_roles = (
-            await conn.scalars(
-                text(
-                    "SELECT r.rolname FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid"
-                    " JOIN pg_roles a ON a.oid = m.member WHERE a.rolname = :app"
-                ),
-                {"app": app_role},
-            )
-        ).all()
-        for role in [*tenant_roles, app_role]:
-            await conn.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
-    await server.dispose()
 
 
 @pytest.fixture(scope="session")
