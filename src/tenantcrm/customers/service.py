@@ -162,9 +162,7 @@ class CustomerService:
         rows = rows[:size]
         if backwards:
             rows.reverse()
-        total = None
-        if with_total:
-            total = await self.session.scalar(self._filtered(select(func.count()).select_from(Customer), flt))
+        total = await self.count_customers(flt) if with_total else None
         return CustomerPage(
             customers=rows,
             cursors=[encode_cursor(c, order) for c in rows],
@@ -173,6 +171,12 @@ class CustomerService:
             total_count=total,
             order=order,
         )
+
+    async def count_customers(self, filter: CustomerFilter | None = None) -> int:
+        """How many customers match the filter, across all pages."""
+        self.principal.require(CUSTOMERS_READ)
+        statement = self._filtered(select(func.count()).select_from(Customer), filter or CustomerFilter())
+        return int(await self.session.scalar(statement) or 0)
 
     async def get_customer(self, customer_id: str | uuid.UUID) -> Customer:
         self.principal.require(CUSTOMERS_READ)

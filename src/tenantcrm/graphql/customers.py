@@ -118,7 +118,14 @@ class CustomerEdge:
 class CustomerConnection:
     edges: list[CustomerEdge]
     page_info: PageInfo
-    total_count: int | None = strawberry.field(description="Customers matching the filter across all pages.")
+    count_filter: strawberry.Private[CustomerFilter]
+
+    @strawberry.field(description="Customers matching the filter across all pages.")
+    async def total_count(self, info: Info[GraphQLContext, None]) -> int:
+        # A resolver of its own, so the count query runs only when a client asks for it.
+        ctx = info.context
+        service = CustomerService(ctx.session, ctx.principal)
+        return await ctx.run(lambda: service.count_customers(self.count_filter))
 
 
 @strawberry.input
@@ -172,20 +179,6 @@ def _values(data: object) -> dict[str, object]:
     return values
 
 
-def _selects(info: Info, name: str) -> bool:
-    """Whether the client asked for `name` on this field, directly or through fragments."""
-
-    def found(selections: list) -> bool:
-        for selection in selections:
-            if getattr(selection, "name", None) == name and not hasattr(selection, "type_condition"):
-                return True
-            if found(getattr(selection, "selections", [])):
-                return True
-        return False
-
-    return any(found(f.selections) for f in info.selected_fields)
-
-
 def _page_size(value: int | None, argument: str) -> None:
     if value is not None and not 1 <= value <= MAX_PAGE_SIZE:
         raise PublicError(f"{argument} must be between 1 and {MAX_PAGE_SIZE}")
@@ -210,19 +203,20 @@ class CustomerQueries:
         flt = filter or CustomerFilterInput()
         order = order_by or CustomerOrderInput()
         service = CustomerService(ctx.session, ctx.principal)
+        service_filter = CustomerFilter(
+            search=flt.search,
+            risk_level=flt.risk_level.value if flt.risk_level else None,
+            status=flt.status.value if flt.status else None,
+        )
         page = await ctx.run(
             lambda: service.list_customers(
-                filter=CustomerFilter(
-                    search=flt.search,
-                    risk_level=flt.risk_level.value if flt.risk_level else None,
-                    status=flt.status.value if flt.status else None,
-                ),
+                filter=service_filter,
                 order=CustomerOrder(order.field.value, order.direction == OrderDirection.DESC),
                 first=first,
                 after=after,
                 last=last,
                 before=before,
-                with_total=_selects(info, "totalCount"),
+                with_total=False,
             )
         )
         return CustomerConnection(
@@ -236,7 +230,7 @@ class CustomerQueries:
                 start_cursor=page.start_cursor,
                 end_cursor=page.end_cursor,
             ),
-            total_count=page.total_count,
+            count_filter=service_filter,
         )
 
     @strawberry.field(description="One customer, or null when there is none with this id.")

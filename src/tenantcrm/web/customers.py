@@ -211,10 +211,9 @@ class CustomerPages(Controller):
     @post("/{customer_id:str}/edit", name="customer_update")
     async def update(self, request: Request, web_scope: WebScope, customer_id: str) -> Response:
         service = CustomerService(web_scope.session, web_scope.principal)
-        customer = await service.get_customer(customer_id)
         values = await _form_values(request)
         try:
-            await service.update_customer(customer.id, values)
+            customer = await service.update_customer(customer_id, values)
         except InvalidInput as invalid:
-            return _form_page(request, web_scope, customer, values, invalid)
+            return _form_page(request, web_scope, await service.get_customer(customer_id), values, invalid)
         return Redirect(f"/t/{web_scope.tenant.slug}/customers/{customer.id}", status_code=303)
