@@ -58,6 +58,13 @@ async def test_suspended_tenants_api_token_gets_403(client, suspended):
     assert "data" not in response.json()
 
 
+async def test_a_forged_token_for_a_suspended_tenant_learns_nothing_about_it(client, suspended):
+    fx, _, _ = suspended
+    forged = f"tcrm_{fx.tenant.id}_{secrets.token_urlsafe(32)}"
+    response = await graphql(client, forged, VIEWER)
+    assert response.status_code == 401  # the same as for an active tenant, not 403 "suspended"
+
+
 async def test_suspended_tenants_sign_in_page_is_the_suspended_page(client, suspended):
     fx, _, _ = suspended
     response = await client.get(f"/t/{fx.slug}/login", headers=ENGLISH, follow_redirects=False)

@@ -58,13 +58,13 @@ async def graphql_context(request: Request) -> AsyncGenerator[GraphQLContext | N
     tenant = await find_tenant_by_id(db, parts[0]) if parts else None
     if parts is None or tenant is None or tenant.status not in (ACTIVE, SUSPENDED):
         raise _unauthorized()
-    if not tenant.active:
-        raise PermissionDeniedException(detail="this institution's account is suspended")
     try:
         async with tenant_session(db, tenant) as session:
             principal = await principal_from_api_token(session, tenant, parts[1])
             if principal is None:
                 raise _unauthorized()
+            if not tenant.active:  # told only to a valid token's holder
+                raise PermissionDeniedException(detail="this institution's account is suspended")
             context = GraphQLContext(principal=principal, session=session, lock=asyncio.Lock())
             yield context
             if context.failed:
