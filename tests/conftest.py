@@ -157,12 +157,14 @@ def repo_path(*parts: str) -> Path:
 
 async def principal_of(db: Database, tenant: Tenant, email: str):
     """The principal a sign-in by `email` would produce."""
-    from tenantcrm.auth.permissions import Principal, permissions_of
+    from tenantcrm.auth.service import principal_for_user
 
     async with tenant_session(db, tenant) as session:
         user = await find_user_by_email(session, email)
-    assert user is not None
-    return Principal(tenant, user.id, user.email, user.display_name, user.role, permissions_of(user.role))
+        assert user is not None
+        principal = await principal_for_user(session, tenant, user.id)
+    assert principal is not None
+    return principal
 
 
 async def web_sign_in(

@@ -16,8 +16,7 @@ from urllib.parse import quote, urlsplit
 import pytest
 from playwright.async_api import Page, expect
 
-from tenantcrm.auth.permissions import Principal, permissions_of
-from tenantcrm.auth.service import find_user_by_email
+from tenantcrm.auth.service import find_user_by_email, principal_for_user
 from tenantcrm.customers.service import CustomerService
 from tenantcrm.database import Database
 from tenantcrm.tenancy.session import tenant_session
@@ -134,9 +133,7 @@ async def _seed_customers(db: Database, tenant_a: TenantFixture, email: str, nam
     async with tenant_session(db, tenant_a.tenant) as session:
         user = await find_user_by_email(session, email)
         assert user is not None
-        principal = Principal(
-            tenant_a.tenant, user.id, user.email, user.display_name, user.role, permissions_of(user.role)
-        )
+        principal = await principal_for_user(session, tenant_a.tenant, user.id)
         service = CustomerService(session, principal)
         for name, income in names_incomes:
             await service.create_customer({"name": name, "monthly_income": income})

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantcrm.auth.permissions import Principal, permissions_of
-from tenantcrm.auth.service import find_user_by_email
+from tenantcrm.auth.permissions import Principal
+from tenantcrm.auth.service import find_user_by_email, principal_for_user
 from tenantcrm.customers.models import Customer
 from tenantcrm.customers.service import CustomerService
 from tenantcrm.database import Database
@@ -30,9 +30,9 @@ async def principal_in(session: AsyncSession, fixture: Any) -> Principal:
     """The tenant admin's principal, built the way sign-in builds it."""
     user = await find_user_by_email(session, fixture.admin_email)
     assert user is not None
-    return Principal(
-        fixture.tenant, user.id, user.email, user.display_name, user.role, permissions_of(user.role)
-    )
+    principal = await principal_for_user(session, fixture.tenant, user.id)
+    assert principal is not None
+    return principal
 
 
 async def create_customer(db: Database, fixture: Any, name: str) -> uuid.UUID:

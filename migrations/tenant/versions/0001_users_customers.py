@@ -80,9 +80,7 @@ def upgrade() -> None:
         sa.CheckConstraint("region_code ~ '^[0-9]{6}$'", name="customers_region_code"),
         sa.CheckConstraint("monthly_income >= 0", name="customers_monthly_income"),
         sa.CheckConstraint("risk_level IN ('low', 'medium', 'high')", name="customers_risk_level"),
-        sa.CheckConstraint(
-            "status IN ('prospect', 'active', 'settled', 'closed')", name="customers_status"
-        ),
+        sa.CheckConstraint("status IN ('prospect', 'active', 'settled', 'closed')", name="customers_status"),
     )
     # Keyset pagination: every sort order is (key, id) and has its index.
     op.create_index("customers_created_at_id", "customers", ["created_at", "id"])

@@ -29,27 +29,9 @@ ALL_PERMISSIONS = frozenset(
     }
 )
 
-BUILT_IN_ROLES: dict[str, frozenset[str]] = {
-    "admin": ALL_PERMISSIONS,
-    "manager": frozenset(
-        {
-            CUSTOMERS_READ,
-            CUSTOMERS_WRITE,
-            "pii.reveal",
-            "loans.write",
-            "segments.manage",
-            "export",
-            "import",
-            "api_tokens.manage",
-        }
-    ),
-    "loan_officer": frozenset({CUSTOMERS_READ, CUSTOMERS_WRITE, "loans.write", "import"}),
-    "risk_officer": frozenset(
-        {CUSTOMERS_READ, "loans.classify", "risk.manage", "segments.manage", "pii.reveal"}
-    ),
-    "auditor": frozenset({CUSTOMERS_READ, "audit.read"}),
-    "viewer": frozenset({CUSTOMERS_READ}),
-}
+# Seeded as roles by the tenant migration t0002; tenant admins edit them afterwards.
+BUILT_IN_ROLE_NAMES = ("admin", "manager", "loan_officer", "risk_officer", "auditor", "viewer")
+RECORD_SCOPES = ("own", "team", "all")
 
 
 class PermissionDenied(Exception):
@@ -70,6 +52,8 @@ class Principal:
     display_name: str
     role: str
     permissions: frozenset[str]
+    record_scope: str = "own"
+    team_id: uuid.UUID | None = None
     locale: str | None = None
 
     def can(self, permission: str) -> bool:
@@ -78,7 +62,3 @@ class Principal:
     def require(self, permission: str) -> None:
         if permission not in self.permissions:
             raise PermissionDenied(permission)
-
-
-def permissions_of(role: str) -> frozenset[str]:
-    return BUILT_IN_ROLES.get(role, frozenset())

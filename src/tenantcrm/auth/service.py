@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantcrm.auth import throttle
-from tenantcrm.auth.models import ApiToken, User, WebSession
+from tenantcrm.auth.models import ApiToken, Role, RolePermission, User, WebSession
 from tenantcrm.auth.passwords import MAX_PASSWORD_LENGTH, hash_password, verify_password
-from tenantcrm.auth.permissions import Principal, permissions_of
+from tenantcrm.auth.permissions import Principal
 from tenantcrm.database import Database
 from tenantcrm.tenancy.session import tenant_session
 from tenantcrm.tenancy.tenant import TENANT_ID_PATTERN, Tenant
@@ -41,16 +43,53 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-def _principal(tenant: Tenant, user: User) -> Principal:
+class UnknownRole(Exception):
+    """No role of that name in this tenant."""
+
+
+def _with_role(statement: Select[Any]) -> Select[Any]:
+    """Add the user's role, its record scope and its permissions (one row per user)."""
+    return (
+        statement.add_columns(
+            Role.name,
+            Role.record_scope,
+            func.array_remove(func.array_agg(RolePermission.permission), None),
+        )
+        .join(Role, Role.id == User.role_id)
+        .outerjoin(RolePermission, RolePermission.role_id == Role.id)
+        .where(User.status == "active")
+        .group_by(User.id, Role.id)
+    )
+
+
+def _principal(
+    tenant: Tenant,
+    user: User,
+    role: str,
+    scope: str,
+    permissions: list[str],
+    limit_to: list[str] | None = None,
+) -> Principal:
+    granted = frozenset(permissions)
+    if limit_to is not None:  # an API token may carry only a subset of its user's rights
+        granted &= frozenset(limit_to)
     return Principal(
         tenant=tenant,
         user_id=user.id,
         email=user.email,
         display_name=user.display_name,
-        role=user.role,
-        permissions=permissions_of(user.role),
+        role=role,
+        permissions=granted,
+        record_scope=scope,
+        team_id=user.team_id,
         locale=user.locale,
     )
+
+
+async def principal_for_user(session: AsyncSession, tenant: Tenant, user_id: uuid.UUID) -> Principal | None:
+    """The principal of an active user, as a sign-in would make it."""
+    row = (await session.execute(_with_role(select(User).where(User.id == user_id)))).first()
+    return _principal(tenant, row[0], row[1], row[2], row[3]) if row else None
 
 
 # --- cookies and tokens carry the tenant id so the principal names its own tenant ---
@@ -81,6 +120,9 @@ async def upsert_user(
 ) -> User:
     """Create the user, or reset the password and role of an existing one."""
     email = normalize_email(email)
+    role_id = await session.scalar(select(Role.id).where(Role.name == role))
+    if role_id is None:
+        raise UnknownRole(role)
     password_hash = await hash_password(password)
     user = await session.scalar(select(User).where(User.email == email))
     if user is None:
@@ -88,11 +130,11 @@ async def upsert_user(
             email=email,
             display_name=display_name or email.split("@")[0],
             password_hash=password_hash,
-            role=role,
+            role_id=role_id,
         )
         session.add(user)
     else:
-        user.password_hash, user.role, user.status = password_hash, role, "active"
+        user.password_hash, user.role_id, user.status = password_hash, role_id, "active"
     await session.flush()
     return user
 
@@ -151,7 +193,10 @@ async def sign_in(
         secret = secrets.token_urlsafe(32)
         session.add(WebSession(token_hash=_digest(secret), user_id=user.id, expires_at=now + SESSION_IDLE))
         user.last_sign_in_at = now
-        signed_in = SignedIn(f"{tenant.id}.{secret}", _principal(tenant, user))
+        principal = await principal_for_user(session, tenant, user.id)
+        if principal is None:
+            raise SignInFailed
+        signed_in = SignedIn(f"{tenant.id}.{secret}", principal)
     await throttle.attempt_succeeded(db, account, address_key)
     return signed_in
 
@@ -159,23 +204,21 @@ async def sign_in(
 async def principal_from_session(session: AsyncSession, tenant: Tenant, secret: str) -> Principal | None:
     """The principal of a live web session in the current tenant unit of work."""
     now = datetime.now(UTC)
-    row = (
-        await session.execute(
-            select(WebSession, User)
-            .join(User, User.id == WebSession.user_id)
-            .where(
-                WebSession.token_hash == _digest(secret), WebSession.expires_at > now, User.status == "active"
-            )
-        )
-    ).first()
+    statement = _with_role(
+        select(User, WebSession)
+        .join(WebSession, WebSession.user_id == User.id)
+        .where(WebSession.token_hash == _digest(secret), WebSession.expires_at > now)
+        .group_by(WebSession.token_hash)
+    )
+    row = (await session.execute(statement)).first()
     if row is None:
         return None
-    web_session, user = row
+    user, web_session, role, scope, permissions = row
     if now - web_session.last_seen_at > SESSION_TOUCH_EVERY:
         web_session.last_seen_at = now
         # Idle expiry slides forward, but never past the absolute limit from sign-in.
         web_session.expires_at = min(now + SESSION_IDLE, web_session.created_at + SESSION_MAX_AGE)
-    return _principal(tenant, user)
+    return _principal(tenant, user, role, scope, permissions)
 
 
 async def sign_out(session: AsyncSession, secret: str) -> None:
@@ -209,21 +252,20 @@ async def revoke_api_tokens_named(session: AsyncSession, user: User, name: str) 
 
 async def principal_from_api_token(session: AsyncSession, tenant: Tenant, secret: str) -> Principal | None:
     now = datetime.now(UTC)
-    row = (
-        await session.execute(
-            select(ApiToken, User)
-            .join(User, User.id == ApiToken.user_id)
-            .where(
-                ApiToken.token_hash == _digest(secret),
-                ApiToken.revoked_at.is_(None),
-                (ApiToken.expires_at.is_(None)) | (ApiToken.expires_at > now),
-                User.status == "active",
-            )
+    statement = _with_role(
+        select(User, ApiToken)
+        .join(ApiToken, ApiToken.user_id == User.id)
+        .where(
+            ApiToken.token_hash == _digest(secret),
+            ApiToken.revoked_at.is_(None),
+            (ApiToken.expires_at.is_(None)) | (ApiToken.expires_at > now),
         )
-    ).first()
+        .group_by(ApiToken.id)
+    )
+    row = (await session.execute(statement)).first()
     if row is None:
         return None
-    token, user = row
+    user, token, role, scope, permissions = row
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
         token.last_used_at = now
-    return _principal(tenant, user)
+    return _principal(tenant, user, role, scope, permissions, limit_to=token.permissions)

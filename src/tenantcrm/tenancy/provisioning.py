@@ -33,6 +33,8 @@ from tenantcrm.tenancy.tenant import (
 )
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# The application may add rows to these but never change or remove one (a trigger backs this up).
+APPEND_ONLY_TABLES = ("audit_events",)
 ROLE_NAME_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -100,6 +102,8 @@ async def bootstrap(db: Database, settings: Settings) -> None:
         await conn.execute(
             text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {PLATFORM_SCHEMA}.login_throttle TO {app_role}")
         )
+        # Wrapped keys only: unwrapping needs the master key, which the database never sees.
+        await conn.execute(text(f"GRANT SELECT ON {PLATFORM_SCHEMA}.tenant_keys TO {app_role}"))
 
 
 def _literal(value: str) -> str:
@@ -112,6 +116,8 @@ async def _grant_tenant_privileges(conn: AsyncConnection, schema: str) -> None:
     await conn.execute(text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {role} TO {role}"))
     await conn.execute(text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {role} TO {role}"))
     await conn.execute(text(f"REVOKE INSERT, UPDATE, DELETE ON {role}.alembic_version FROM {role}"))
+    for table in APPEND_ONLY_TABLES:
+        await conn.execute(text(f"REVOKE UPDATE, DELETE, TRUNCATE ON {role}.{table} FROM {role}"))
 
 
 class TenantLifecycle:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
+from tenantcrm.tenancy import migrations
+
 
 async def test_tenant_schema_has_no_custom_types(db, tenant_a):
     async with db.admin_engine.connect() as conn:
@@ -65,4 +67,4 @@ async def test_version_is_recorded_in_the_schema_and_the_registry(db, tenant_a):
         registry = await conn.scalar(
             text("SELECT schema_version FROM platform.tenants WHERE id = :i"), {"i": tenant_a.tenant.id}
         )
-    assert inside == registry == "t0001"
+    assert inside == registry == migrations.head("tenant")
