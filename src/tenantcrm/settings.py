@@ -44,6 +44,12 @@ class Settings:
     """Introspection and GraphiQL; on for the local demo and tests, off in production."""
     web_dir: Path = field(default_factory=lambda: REPO_ROOT / "web")
     pool_size: int = 10
+    master_key: str | None = None
+    """Base64 of 32 bytes that wraps every tenant's data keys (TENANTCRM_MASTER_KEY).
+    Unset: read `master_key_file`; in development a key is generated in `data_dir`."""
+    master_key_file: Path | None = None
+    previous_master_keys: tuple[str, ...] = ()
+    """Older master keys, still able to unwrap until `tenantcrm keys rotate-master` rewraps."""
     trusted_proxies: str = ""
     """Addresses of reverse proxies whose X-Forwarded-For is believed (comma-separated).
     Empty: proxy headers are ignored and the peer address is the client's."""
@@ -81,6 +87,13 @@ class Settings:
             secure_cookies=_flag("TENANTCRM_SECURE_COOKIES", production),
             graphql_introspection=_flag("TENANTCRM_GRAPHQL_INTROSPECTION", not production),
             trusted_proxies=trusted_proxies,
+            master_key=os.environ.get("TENANTCRM_MASTER_KEY") or None,
+            master_key_file=Path(f) if (f := os.environ.get("TENANTCRM_MASTER_KEY_FILE")) else None,
+            previous_master_keys=tuple(
+                key.strip()
+                for key in os.environ.get("TENANTCRM_PREVIOUS_MASTER_KEYS", "").split(",")
+                if key.strip()
+            ),
         )
 
 
