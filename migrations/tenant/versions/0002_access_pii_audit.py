@@ -53,7 +53,7 @@ BUILT_IN = {
         ["customers.read", "loans.classify", "risk.manage", "segments.manage", "pii.reveal"],
     ),
     "auditor": ("all", ["customers.read", "audit.read"]),
-    "viewer": ("own", ["customers.read"]),
+    "viewer": ("all", ["customers.read"]),
 }
 
 

@@ -25,6 +25,7 @@ class Customer(TenantBase):
     risk_level: Mapped[str] = mapped_column(Text, default="low")
     status: Mapped[str] = mapped_column(Text, default="prospect")
     owner_id: Mapped[uuid.UUID | None] = mapped_column(UUID, ForeignKey("users.id"))
+    team_id: Mapped[uuid.UUID | None] = mapped_column(UUID, ForeignKey("teams.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 

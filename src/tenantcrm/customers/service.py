@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, literal, select, tuple_
+from sqlalchemy import ColumnElement, Select, func, literal, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, joinedload
 
@@ -113,7 +113,19 @@ class CustomerService:
         self.session = session
         self.principal = principal
 
+    def _in_scope(self, statement: Select[Any]) -> Select[Any]:
+        """The principal's record scope: its own customers, its team's, or all of the tenant's.
+        Every read and write goes through this, so an out-of-scope customer is simply not found."""
+        principal = self.principal
+        if principal.record_scope == "all":
+            return statement
+        mine = Customer.owner_id == principal.user_id
+        if principal.record_scope == "team" and principal.team_id is not None:
+            return statement.where(or_(mine, Customer.team_id == principal.team_id))
+        return statement.where(mine)
+
     def _filtered(self, statement: Select[Any], flt: CustomerFilter) -> Select[Any]:
+        statement = self._in_scope(statement)
         if flt.search and (term := " ".join(strip_control(flt.search).split())):
             statement = statement.where(Customer.name.ilike(f"%{_escape_like(term)}%", escape="\\"))
         if flt.risk_level:
@@ -184,7 +196,9 @@ class CustomerService:
         customer = None
         if parsed is not None:
             customer = await self.session.scalar(
-                select(Customer).options(joinedload(Customer.owner)).where(Customer.id == parsed)
+                self._in_scope(
+                    select(Customer).options(joinedload(Customer.owner)).where(Customer.id == parsed)
+                )
             )
         if customer is None:
             raise CustomerNotFound
@@ -193,7 +207,9 @@ class CustomerService:
     async def create_customer(self, data: Mapping[str, Any]) -> Customer:
         self.principal.require(CUSTOMERS_WRITE)
         values = validate_customer(data)
-        customer = Customer(id=uuid.uuid4(), owner_id=self.principal.user_id, **values)
+        customer = Customer(
+            id=uuid.uuid4(), owner_id=self.principal.user_id, team_id=self.principal.team_id, **values
+        )
         self.session.add(customer)
         await self.session.flush()
         return await self.get_customer(customer.id)
