@@ -120,6 +120,31 @@ def tokens_create(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_with_lifecycle(settings, work))
 
 
+def users_create(settings: Settings, args: argparse.Namespace) -> int:
+    from tenantcrm.auth.admin_service import create_user_record
+    from tenantcrm.tenancy.session import tenant_session
+    from tenantcrm.validation import InvalidInput
+
+    async def work(lifecycle: Any) -> int:
+        tenant = await lifecycle.get(args.tenant)
+        if tenant.status not in ("active", "suspended"):
+            raise CommandError(f"tenant {args.tenant!r} is {tenant.status}")
+        try:
+            async with tenant_session(lifecycle.db, tenant) as session:
+                created = await create_user_record(
+                    session, email=args.email, role=args.role, password=args.password
+                )
+        except InvalidInput as invalid:
+            raise CommandError(f"{invalid.errors[0].field}: {invalid.errors[0].message}") from invalid
+        result = {"email": created.email, "role": created.role}
+        if created.password:
+            result["password"] = created.password
+        _print_json(result)
+        return 0
+
+    return asyncio.run(_with_lifecycle(settings, work))
+
+
 def serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -213,6 +238,15 @@ def build_parser() -> argparse.ArgumentParser:
     token_create.add_argument("--email", required=True)
     token_create.add_argument("--name", default="cli")
     token_create.set_defaults(run=tokens_create)
+
+    users = commands.add_parser("users", help="tenant users")
+    user_commands = users.add_subparsers(dest="users_command", required=True)
+    user_create = user_commands.add_parser("create", help="create a user (password generated unless given)")
+    user_create.add_argument("--tenant", required=True)
+    user_create.add_argument("--email", required=True)
+    user_create.add_argument("--role", required=True, help="built-in or custom role name")
+    user_create.add_argument("--password")
+    user_create.set_defaults(run=users_create)
 
     for name, run in (("serve", serve), ("demo", demo)):
         sub = commands.add_parser(name, help=f"{name} the web app")

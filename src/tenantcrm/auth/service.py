@@ -234,10 +234,20 @@ async def create_api_token(
     user: User,
     name: str,
     expires_at: datetime | None = None,
+    permissions: list[str] | None = None,
 ) -> str:
-    """A new token for `user`; the clear value is returned once and stored only hashed."""
+    """A new token for `user`; the clear value is returned once and stored only hashed.
+    `permissions` narrows the token to a subset of its user's rights (None: all of them)."""
     secret = secrets.token_urlsafe(32)
-    session.add(ApiToken(user_id=user.id, name=name, token_hash=_digest(secret), expires_at=expires_at))
+    session.add(
+        ApiToken(
+            user_id=user.id,
+            name=name,
+            token_hash=_digest(secret),
+            expires_at=expires_at,
+            permissions=sorted(permissions) if permissions is not None else None,
+        )
+    )
     await session.flush()
     return f"{TOKEN_PREFIX}{tenant.id}_{secret}"
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from tenantcrm.customers.regions import REGIONS
 from tenantcrm.messages import N_
+from tenantcrm.validation import FieldError, InvalidInput
 
 KINDS = ("individual", "enterprise")
 RISK_LEVELS = ("low", "medium", "high")
@@ -17,26 +17,6 @@ STATUSES = ("prospect", "active", "settled", "closed")
 NAME_MAX = 200
 INCOME_MAX = Decimal("1000000000000")
 FIELDS = ("kind", "name", "region_code", "monthly_income", "risk_level", "status")
-
-
-@dataclass(frozen=True, slots=True)
-class FieldError:
-    """One refused field. `message` is an English msgid the web layer translates."""
-
-    field: str
-    code: str
-    message: str
-
-
-class InvalidInput(Exception):
-    """Input refused as a whole; nothing was written."""
-
-    def __init__(self, errors: list[FieldError]) -> None:
-        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
-        self.errors = errors
-
-    def for_field(self, field: str) -> FieldError | None:
-        return next((e for e in self.errors if e.field == field), None)
 
 
 def strip_control(value: str) -> str:

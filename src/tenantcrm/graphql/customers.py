@@ -11,7 +11,6 @@ import strawberry
 from strawberry.types import Info
 
 from tenantcrm.auth.permissions import PermissionDenied
-from tenantcrm.customers.inputs import InvalidInput
 from tenantcrm.customers.models import Customer as CustomerRow
 from tenantcrm.customers.regions import region_name
 from tenantcrm.customers.service import (
@@ -23,6 +22,7 @@ from tenantcrm.customers.service import (
 )
 from tenantcrm.graphql.context import GraphQLContext
 from tenantcrm.graphql.errors import InputError, NotFoundError, PermissionError, PublicError
+from tenantcrm.validation import InvalidInput
 
 
 @strawberry.enum

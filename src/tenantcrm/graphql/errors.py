@@ -6,8 +6,8 @@ import strawberry
 from graphql import GraphQLError
 
 from tenantcrm.auth.permissions import PermissionDenied
-from tenantcrm.customers.inputs import InvalidInput
 from tenantcrm.customers.service import InvalidCursor
+from tenantcrm.validation import InvalidInput
 
 
 def camel(name: str) -> str:

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from litestar import Controller, Request, Response, get, post
 from litestar.response import Redirect
 
-from tenantcrm.customers.inputs import KINDS, RISK_LEVELS, STATUSES, InvalidInput
+from tenantcrm.customers.inputs import KINDS, RISK_LEVELS, STATUSES
 from tenantcrm.customers.models import Customer
 from tenantcrm.customers.service import (
     SORT_FIELDS,
@@ -19,6 +19,7 @@ from tenantcrm.customers.service import (
     InvalidCursor,
 )
 from tenantcrm.settings import Settings
+from tenantcrm.validation import InvalidInput
 from tenantcrm.web.rendering import is_htmx, page
 from tenantcrm.web.scope import WebScope
 from tenantcrm.web.sealed import seal, unseal

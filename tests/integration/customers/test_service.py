@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import func, select
 
 from tenantcrm.auth.permissions import PermissionDenied
-from tenantcrm.customers.inputs import InvalidInput
 from tenantcrm.customers.models import Customer
 from tenantcrm.customers.service import (
     CustomerFilter,
@@ -19,6 +18,7 @@ from tenantcrm.customers.service import (
     InvalidCursor,
 )
 from tenantcrm.tenancy.session import tenant_session
+from tenantcrm.validation import InvalidInput
 from tests.conftest import add_user, make_tenant, principal_of
 
 

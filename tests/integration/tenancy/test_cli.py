@@ -226,3 +226,34 @@ async def test_lifecycle_refuses_to_resume_a_tenant_being_provisioned(lifecycle)
     await lifecycle._register(name, "Half")
     with pytest.raises(ProvisioningError):
         await lifecycle.set_status(name, "active")
+
+
+async def test_users_create_prints_the_generated_password_once(cli_env, tenant_a, client):
+    email = f"cli-{secrets.token_hex(3)}@example.com"
+    result = run_cli(
+        cli_env, "users", "create", "--tenant", tenant_a.slug, "--email", email, "--role", "risk_officer"
+    )
+    assert result.returncode == 0, result.stderr
+    created = json.loads(result.stdout)
+    assert created["email"] == email and created["role"] == "risk_officer" and len(created["password"]) >= 16
+    given = run_cli(
+        cli_env,
+        "users",
+        "create",
+        "--tenant",
+        tenant_a.slug,
+        "--email",
+        "x" + email,
+        "--role",
+        "viewer",
+        "--password",
+        PASSWORD,
+    )
+    assert json.loads(given.stdout) == {"email": "x" + email, "role": "viewer"}
+    for bad in (
+        ("--email", email, "--role", "viewer"),  # duplicate
+        ("--email", "y" + email, "--role", "emperor"),  # unknown role
+        ("--email", "not-an-email", "--role", "viewer"),
+    ):
+        refused = run_cli(cli_env, "users", "create", "--tenant", tenant_a.slug, *bad)
+        assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
