@@ -256,6 +256,10 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--no-serve", action="store_true", help="seed only")
         sub.set_defaults(run=run)
 
+    from tenantcrm.audit.cli import register as register_audit
+
+    register_audit(commands)
+
     schema = commands.add_parser("graphql-schema", help="print (or --write) the GraphQL SDL")
     schema.add_argument("--write", action="store_true")
     schema.set_defaults(run=graphql_schema)
@@ -277,4 +281,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the importable module, so lazily imported handlers raise the CommandError main() catches.
+    from tenantcrm.cli import main as _main
+
+    sys.exit(_main())
