@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenantcrm.audit import service as audit
 from tenantcrm.auth.models import ApiToken, Role, RolePermission, Team, User, WebSession
 from tenantcrm.auth.passwords import generate_password, password_problem
 from tenantcrm.auth.permissions import ALL_PERMISSIONS, RECORD_SCOPES, Principal
@@ -105,6 +106,16 @@ class AccessAdminService:
         self.session = session
         self.principal = principal
 
+    async def _audit(self, action: str, entity_type: str, entity_id: object, changes: dict) -> None:
+        await audit.record(
+            self.session,
+            actor=self.principal,
+            action=action,
+            entity_type=entity_type,
+            entity_id=str(entity_id),
+            changes=changes,
+        )
+
     # --- users ---
 
     async def list_users(self) -> list[UserView]:
@@ -126,9 +137,11 @@ class AccessAdminService:
         self.principal.require(ADMIN_USERS)
         if team_id is not None:
             await self._team(team_id)
-        return await create_user_record(
+        created = await create_user_record(
             self.session, email=email, role=role, display_name=display_name, team_id=team_id
         )
+        await self._audit(audit.CREATE, "user", created.email, {"role": role, "team_id": team_id})
+        return created
 
     async def _user(self, user_id: uuid.UUID | str) -> User:
         user = await self.session.get(User, _uuid(user_id)) if _uuid(user_id) else None
@@ -146,7 +159,11 @@ class AccessAdminService:
             await self._team(team_id)
         if user.id == self.principal.user_id and role != self.principal.role:
             raise _refuse("role", "own_role", N_("You cannot change your own role."))
+        changes = audit.diff(
+            {"role_id": user.role_id, "team_id": user.team_id}, {"role_id": role_id, "team_id": team_id}
+        )
         user.role_id, user.team_id = role_id, team_id
+        await self._audit(audit.PERMISSION_CHANGE, "user", user.id, changes)
 
     async def set_status(self, user_id: uuid.UUID | str, status: str) -> None:
         """Disable (ending every session and token at once) or enable a user."""
@@ -155,6 +172,7 @@ class AccessAdminService:
         if user.id == self.principal.user_id:
             raise _refuse("status", "own_status", N_("You cannot disable yourself."))
         user.status = "disabled" if status == "disabled" else "active"
+        await self._audit(audit.PERMISSION_CHANGE, "user", user.id, {"status": user.status})
         if user.status == "disabled":
             await self.session.execute(delete(WebSession).where(WebSession.user_id == user.id))
             await self.session.execute(
@@ -179,6 +197,7 @@ class AccessAdminService:
         team = Team(id=uuid.uuid4(), name=name)
         self.session.add(team)
         await self.session.flush()
+        await self._audit(audit.CREATE, "team", team.id, {"name": name})
         return team
 
     async def _team(self, team_id: uuid.UUID | str) -> Team:
@@ -217,6 +236,12 @@ class AccessAdminService:
         await self.session.flush()
         self.session.add_all(RolePermission(role_id=role.id, permission=p) for p in sorted(permissions))
         await self.session.flush()
+        await self._audit(
+            audit.PERMISSION_CHANGE,
+            "role",
+            role.id,
+            {"name": name, "record_scope": record_scope, "permissions": sorted(permissions)},
+        )
         return role
 
     def _check_matrix(self, record_scope: str, permissions: set[str]) -> None:
@@ -241,10 +266,21 @@ class AccessAdminService:
         if role.name == "admin":
             raise _refuse("permissions", "admin_fixed", N_("The admin role always holds every permission."))
         self._check_matrix(record_scope, permissions)
+        before = set(
+            await self.session.scalars(
+                select(RolePermission.permission).where(RolePermission.role_id == role.id)
+            )
+        )
+        changes = audit.diff(
+            {"record_scope": role.record_scope, "permissions": sorted(before)},
+            {"record_scope": record_scope, "permissions": sorted(permissions)},
+        )
         role.record_scope = record_scope
         await self.session.execute(delete(RolePermission).where(RolePermission.role_id == role.id))
         self.session.add_all(RolePermission(role_id=role.id, permission=p) for p in sorted(permissions))
         await self.session.flush()
+        if changes:
+            await self._audit(audit.PERMISSION_CHANGE, "role", role.id, {"name": role.name, **changes})
 
     async def delete_role(self, role_id: uuid.UUID | str) -> None:
         self.principal.require(ADMIN_ROLES)
@@ -254,6 +290,7 @@ class AccessAdminService:
         if await self.session.scalar(select(func.count()).where(User.role_id == role.id)):
             raise _refuse("name", "in_use", N_("Users still hold this role."))
         await self.session.delete(role)
+        await self._audit(audit.DELETE, "role", role.id, {"name": role.name})
 
     # --- API tokens ---
 
@@ -285,7 +322,7 @@ class AccessAdminService:
             raise _refuse("expires_at", "in_past", N_("The expiry must be in the future."))
         user = await self.session.get(User, self.principal.user_id)
         assert user is not None
-        return await create_api_token(
+        token = await create_api_token(
             self.session,
             self.principal.tenant,
             user,
@@ -293,6 +330,16 @@ class AccessAdminService:
             expires_at=expires_at,
             permissions=sorted(permissions) if permissions is not None else None,
         )
+        await self._audit(
+            audit.CREATE,
+            "api_token",
+            name,
+            {
+                "permissions": sorted(permissions) if permissions is not None else "all",
+                "expires_at": expires_at,
+            },
+        )
+        return token
 
     async def revoke_token(self, token_id: uuid.UUID | str) -> None:
         self.principal.require(TOKENS)
@@ -301,6 +348,7 @@ class AccessAdminService:
             raise NotFound
         if token.revoked_at is None:
             token.revoked_at = datetime.now(UTC)
+            await self._audit(audit.DELETE, "api_token", token.id, {"name": token.name})
 
 
 def _uuid(value: uuid.UUID | str) -> uuid.UUID | None:

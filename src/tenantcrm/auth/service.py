@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenantcrm.audit import service as audit
 from tenantcrm.auth import throttle
 from tenantcrm.auth.models import ApiToken, Role, RolePermission, User, WebSession
 from tenantcrm.auth.passwords import MAX_PASSWORD_LENGTH, hash_password, verify_password
@@ -196,6 +197,14 @@ async def sign_in(
         principal = await principal_for_user(session, tenant, user.id)
         if principal is None:
             raise SignInFailed
+        await audit.record(
+            session,
+            actor=principal,
+            action=audit.SIGN_IN,
+            entity_type="user",
+            entity_id=str(user.id),
+            changes={},
+        )
         signed_in = SignedIn(f"{tenant.id}.{secret}", principal)
     await throttle.attempt_succeeded(db, account, address_key)
     return signed_in

@@ -14,11 +14,13 @@ from sqlalchemy import ColumnElement, Select, func, literal, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, joinedload
 
+from tenantcrm.audit import service as audit
 from tenantcrm.auth.permissions import CUSTOMERS_READ, CUSTOMERS_WRITE, Principal
 from tenantcrm.customers.inputs import strip_control, validate_customer
 from tenantcrm.customers.models import Customer
 
 MAX_PAGE_SIZE = 100
+PII_FIELDS = ("national_id", "phone", "email", "address")  # audited as changed, never by value
 DEFAULT_PAGE_SIZE = 25
 SORT_FIELDS = ("created_at", "name", "monthly_income")
 
@@ -212,14 +214,32 @@ class CustomerService:
         )
         self.session.add(customer)
         await self.session.flush()
+        await audit.record(
+            self.session,
+            actor=self.principal,
+            action=audit.CREATE,
+            entity_type="customer",
+            entity_id=str(customer.id),
+            changes=audit.diff({}, values, redact=PII_FIELDS),
+        )
         return await self.get_customer(customer.id)
 
     async def update_customer(self, customer_id: str | uuid.UUID, data: Mapping[str, Any]) -> Customer:
         self.principal.require(CUSTOMERS_WRITE)
         customer = await self.get_customer(customer_id)
         values = validate_customer(data, partial=True)
+        before = {name: getattr(customer, name) for name in values}
         for name, value in values.items():
             setattr(customer, name, value)
         customer.updated_at = datetime.now(UTC)
         await self.session.flush()
+        if changes := audit.diff(before, values, redact=PII_FIELDS):
+            await audit.record(
+                self.session,
+                actor=self.principal,
+                action=audit.UPDATE,
+                entity_type="customer",
+                entity_id=str(customer.id),
+                changes=changes,
+            )
         return customer

@@ -261,3 +261,27 @@ async def test_audit_events_of_one_tenant_are_not_another_tenants(db, fresh_tena
     async with tenant_session(db, tenant_b.tenant) as session:
         own = await session.scalar(text("SELECT count(*) FROM audit_events WHERE actor = 'system:test'"))
     assert own == 0
+
+
+async def test_customer_and_access_writes_are_audited(db, fresh_tenant):
+    from tenantcrm.audit.service import list_events, verify
+    from tenantcrm.auth.admin_service import AccessAdminService
+    from tenantcrm.customers.service import CustomerService
+    from tenantcrm.tenancy.session import tenant_session
+    from tests.conftest import principal_of
+
+    admin = await principal_of(db, fresh_tenant.tenant, fresh_tenant.admin_email)
+    async with tenant_session(db, fresh_tenant.tenant) as session:
+        customers = CustomerService(session, admin)
+        customer = await customers.create_customer({"name": "审计 客户", "monthly_income": "100"})
+        await customers.update_customer(customer.id, {"monthly_income": "250.50"})
+        await customers.update_customer(customer.id, {"monthly_income": "250.5"})  # no change: no event
+        await AccessAdminService(session, admin).create_team("风控部")
+    async with tenant_session(db, fresh_tenant.tenant) as session:
+        page = await list_events(session, admin)
+        assert (await verify(session)).intact
+    actions = [(e.action, e.entity_type) for e in page.events]
+    assert actions[:3] == [("create", "team"), ("update", "customer"), ("create", "customer")]
+    update = page.events[1]
+    assert update.changes == {"monthly_income": {"from": "100.00", "to": "250.50"}}
+    assert update.actor == fresh_tenant.admin_email
