@@ -19,6 +19,7 @@ from strawberry.litestar import make_graphql_controller
 from tenantcrm.database import Database
 from tenantcrm.graphql.context import graphql_context
 from tenantcrm.graphql.schema import build_schema
+from tenantcrm.pii.keys import master_key_ring
 from tenantcrm.settings import Settings
 from tenantcrm.tenancy.provisioning import bootstrap
 from tenantcrm.web.auth import SignInController, set_language
@@ -112,4 +113,5 @@ def create_app(settings: Settings, admin_url: str, *, database: Database | None 
         debug=False,
     )
     app.state.settings = settings
+    app.state.key_ring = master_key_ring(settings)  # fails at start in production without a key
     return app

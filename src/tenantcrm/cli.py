@@ -257,8 +257,10 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(run=run)
 
     from tenantcrm.audit.cli import register as register_audit
+    from tenantcrm.pii.cli import register as register_keys
 
     register_audit(commands)
+    register_keys(commands, CommandError)
 
     schema = commands.add_parser("graphql-schema", help="print (or --write) the GraphQL SDL")
     schema.add_argument("--write", action="store_true")

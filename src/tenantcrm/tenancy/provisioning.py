@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from tenantcrm.auth.passwords import generate_password, password_problem
 from tenantcrm.auth.service import normalize_email, upsert_user
 from tenantcrm.database import Database
+from tenantcrm.pii.keys import MasterKeyError, MasterKeyRing, master_key_ring
+from tenantcrm.pii.store import create_tenant_keys, forget
 from tenantcrm.settings import Settings
 from tenantcrm.tenancy import migrations
 from tenantcrm.tenancy.models import PLATFORM_SCHEMA, TenantRow
@@ -126,6 +128,16 @@ class TenantLifecycle:
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
         self.settings = settings
+        self._ring: MasterKeyRing | None = None
+
+    def ring(self) -> MasterKeyRing:
+        """The master key ring; asked for before any work so a missing key fails early."""
+        if self._ring is None:
+            try:
+                self._ring = master_key_ring(self.settings)
+            except MasterKeyError as exc:
+                raise ProvisioningError(str(exc)) from exc
+        return self._ring
 
     async def list_tenants(self) -> list[dict[str, str | None]]:
         async with AsyncSession(self.db.admin_engine) as session:
@@ -166,6 +178,7 @@ class TenantLifecycle:
         if admin_password is not None and (problem := password_problem(admin_password)):
             raise ProvisioningError(problem)
         password = admin_password or generate_password()
+        self.ring()
 
         tenant_id = await self._register(slug, name.strip())
         schema = schema_for(tenant_id)
@@ -214,6 +227,8 @@ class TenantLifecycle:
         async with self.db.admin_engine.begin() as conn:
             version = await migrations.upgrade_tenant(conn, schema)
             await _grant_tenant_privileges(conn, schema)
+            # Idempotent: a tenant provisioned before PII encryption gets its keys here too.
+            await create_tenant_keys(conn, self.ring(), tenant_id)
             await conn.execute(
                 update(TenantRow)
                 .where(TenantRow.id == tenant_id)
@@ -262,7 +277,9 @@ class TenantLifecycle:
             if await conn.scalar(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": tenant.schema}):
                 await conn.execute(text(f"DROP OWNED BY {role}"))
                 await conn.execute(text(f"DROP ROLE {role}"))
+            # Its wrapped keys go with the registry row (ON DELETE CASCADE): crypto-shredding.
             await conn.execute(delete(TenantRow).where(TenantRow.id == tenant.id))
+        forget(tenant.id)
 
     async def migrate(self, slug: str | None = None) -> list[MigrationOutcome]:
         """Bring one tenant, or every provisioned tenant, to head; failures stay isolated."""

@@ -1,0 +1,1 @@
+"""PII: the key hierarchy, field encryption, blind indexes, masking and key rotation."""
