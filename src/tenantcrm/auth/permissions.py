@@ -9,12 +9,13 @@ from tenantcrm.tenancy.tenant import Tenant
 
 CUSTOMERS_READ = "customers.read"
 CUSTOMERS_WRITE = "customers.write"
+PII_REVEAL = "pii.reveal"
 
 ALL_PERMISSIONS = frozenset(
     {
         CUSTOMERS_READ,
         CUSTOMERS_WRITE,
-        "pii.reveal",
+        PII_REVEAL,
         "loans.write",
         "loans.classify",
         "risk.manage",

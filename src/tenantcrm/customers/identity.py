@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from datetime import date
 
 _RESIDENT_ID = re.compile(r"[1-9]\d{5}(\d{4})(\d{2})(\d{2})\d{3}[\dX]")
@@ -16,12 +15,7 @@ _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 _USCC = re.compile(r"[0-9A-HJ-NP-RTUWXY]{2}\d{6}[0-9A-HJ-NP-RTUWXY]{10}")
 
 _MOBILE = re.compile(r"1[3-9]\d{9}")
-_LANDLINE = re.compile(r"0\d{2,3}\d{7,8}")
-
-
-def normalize_identity(value: str) -> str:
-    """Full-width to ASCII, spaces out, upper case: the form checked, indexed and stored."""
-    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", value)).upper()
+_LANDLINE = re.compile(r"0\d{2,3}-\d{7,8}")
 
 
 def resident_id_problem(value: str) -> str | None:
@@ -54,13 +48,7 @@ def credit_code_problem(value: str) -> str | None:
     return None if check == value[17] else "check_digit"
 
 
-def normalize_phone(value: str) -> str | None:
-    """A mainland mobile (11 digits) or landline (area code + number) as digits, or None."""
-    digits = re.sub(r"[\s\-()]", "", unicodedata.normalize("NFKC", value))
-    if digits.startswith("+86"):
-        digits = digits[3:]
-    elif digits.startswith("0086"):
-        digits = digits[4:]
-    if _MOBILE.fullmatch(digits) or _LANDLINE.fullmatch(digits):
-        return digits
-    return None
+def phone_problem(normalized: str) -> str | None:
+    """Why a phone (already normalised by pii.masking.normalize_phone) is not a mainland
+    mobile or landline, or None."""
+    return None if _MOBILE.fullmatch(normalized) or _LANDLINE.fullmatch(normalized) else "format"

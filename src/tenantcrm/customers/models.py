@@ -6,12 +6,26 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import DateTime, ForeignKey, Numeric, Text, func
+from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, Numeric, Text, func
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tenantcrm.auth.models import User
 from tenantcrm.tenancy.models import TenantBase
+
+
+class PiiAccess(TenantBase):
+    """One revealed field of one customer: who, when, why (written before the value is shown)."""
+
+    __tablename__ = "pii_access_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    user_id: Mapped[uuid.UUID] = mapped_column(UUID, ForeignKey("users.id"))
+    customer_id: Mapped[uuid.UUID] = mapped_column(UUID)
+    field: Mapped[str] = mapped_column(Text)
+    purpose: Mapped[str] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(Text)
 
 
 class Customer(TenantBase):
@@ -26,6 +40,18 @@ class Customer(TenantBase):
     status: Mapped[str] = mapped_column(Text, default="prospect")
     owner_id: Mapped[uuid.UUID | None] = mapped_column(UUID, ForeignKey("users.id"))
     team_id: Mapped[uuid.UUID | None] = mapped_column(UUID, ForeignKey("teams.id"))
+    # PII: AES-GCM ciphertexts (pii.cipher), masked forms for display, blind indexes for search.
+    national_id_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    email_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    address_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    national_id_masked: Mapped[str | None] = mapped_column(Text)
+    phone_masked: Mapped[str | None] = mapped_column(Text)
+    email_masked: Mapped[str | None] = mapped_column(Text)
+    address_masked: Mapped[str | None] = mapped_column(Text)
+    national_id_bidx: Mapped[bytes | None] = mapped_column(LargeBinary)
+    phone_bidx: Mapped[bytes | None] = mapped_column(LargeBinary)
+    pii_key_version: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -15,12 +15,31 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, joinedload
 
 from tenantcrm.audit import service as audit
-from tenantcrm.auth.permissions import CUSTOMERS_READ, CUSTOMERS_WRITE, Principal
-from tenantcrm.customers.inputs import strip_control, validate_customer
-from tenantcrm.customers.models import Customer
+from tenantcrm.auth.permissions import CUSTOMERS_READ, CUSTOMERS_WRITE, PII_REVEAL, Principal
+from tenantcrm.customers.identity import credit_code_problem, phone_problem, resident_id_problem
+from tenantcrm.customers.inputs import PII_FIELDS, strip_control, validate_customer
+from tenantcrm.customers.models import Customer, PiiAccess
+from tenantcrm.messages import N_
+from tenantcrm.pii.cipher import TenantCipher
+from tenantcrm.pii.masking import (
+    mask_address,
+    mask_email,
+    mask_national_id,
+    mask_phone,
+    normalize_national_id,
+    normalize_phone,
+)
+from tenantcrm.validation import FieldError, InvalidInput
 
 MAX_PAGE_SIZE = 100
-PII_FIELDS = ("national_id", "phone", "email", "address")  # audited as changed, never by value
+INDEXED_PII = ("national_id", "phone")  # exact-match search and duplicate detection
+MASKS = {
+    "national_id": mask_national_id,
+    "phone": mask_phone,
+    "email": mask_email,
+    "address": mask_address,
+}
+CipherSource = Callable[[], Awaitable[TenantCipher]]
 DEFAULT_PAGE_SIZE = 25
 SORT_FIELDS = ("created_at", "name", "monthly_income")
 
@@ -109,11 +128,23 @@ def _escape_like(term: str) -> str:
 
 
 class CustomerService:
-    """Customers of the tenant whose unit of work `session` is, as seen by `principal`."""
+    """Customers of the tenant whose unit of work `session` is, as seen by `principal`.
 
-    def __init__(self, session: AsyncSession, principal: Principal) -> None:
+    `cipher` gives the tenant's PII cipher when asked; it is only asked for by writes of PII,
+    searches by identity number or phone, and reveals, so reading never decrypts anything.
+    """
+
+    def __init__(
+        self, session: AsyncSession, principal: Principal, cipher: CipherSource | None = None
+    ) -> None:
         self.session = session
         self.principal = principal
+        self._cipher_source = cipher
+
+    async def _cipher(self) -> TenantCipher:
+        if self._cipher_source is None:
+            raise RuntimeError("this CustomerService was built without access to PII keys")
+        return await self._cipher_source()
 
     def _in_scope(self, statement: Select[Any]) -> Select[Any]:
         """The principal's record scope: its own customers, its team's, or all of the tenant's.
@@ -126,15 +157,28 @@ class CustomerService:
             return statement.where(or_(mine, Customer.team_id == principal.team_id))
         return statement.where(mine)
 
-    def _filtered(self, statement: Select[Any], flt: CustomerFilter) -> Select[Any]:
+    async def _filtered(self, statement: Select[Any], flt: CustomerFilter) -> Select[Any]:
         statement = self._in_scope(statement)
         if flt.search and (term := " ".join(strip_control(flt.search).split())):
-            statement = statement.where(Customer.name.ilike(f"%{_escape_like(term)}%", escape="\\"))
+            statement = statement.where(await self._search(term))
         if flt.risk_level:
             statement = statement.where(Customer.risk_level == flt.risk_level)
         if flt.status:
             statement = statement.where(Customer.status == flt.status)
         return statement
+
+    async def _search(self, term: str) -> ColumnElement[bool]:
+        """A name fragment, or, when the term is a whole identity number or phone, an exact
+        match on its blind index (the clear value is never stored, so never searched)."""
+        by_name = Customer.name.ilike(f"%{_escape_like(term)}%", escape="\\")
+        identity, phone = normalize_national_id(term), normalize_phone(term)
+        if not resident_id_problem(identity) or not credit_code_problem(identity):
+            cipher = await self._cipher()
+            return or_(by_name, Customer.national_id_bidx == cipher.blind_index("national_id", identity))
+        if not phone_problem(phone):
+            cipher = await self._cipher()
+            return or_(by_name, Customer.phone_bidx == cipher.blind_index("phone", phone))
+        return by_name
 
     async def list_customers(
         self,
@@ -158,7 +202,7 @@ class CustomerService:
         key = _sort_key(Customer, order.field)
         # Walking backwards reads the reverse order, then flips the page.
         descending = order.descending != backwards
-        statement = self._filtered(select(Customer).options(joinedload(Customer.owner)), flt)
+        statement = await self._filtered(select(Customer).options(joinedload(Customer.owner)), flt)
         cursor = before if backwards else after
         if cursor:
             customer_id = decode_cursor(cursor, order)
@@ -189,7 +233,9 @@ class CustomerService:
     async def count_customers(self, filter: CustomerFilter | None = None) -> int:
         """How many customers match the filter, across all pages."""
         self.principal.require(CUSTOMERS_READ)
-        statement = self._filtered(select(func.count()).select_from(Customer), filter or CustomerFilter())
+        statement = await self._filtered(
+            select(func.count()).select_from(Customer), filter or CustomerFilter()
+        )
         return int(await self.session.scalar(statement) or 0)
 
     async def get_customer(self, customer_id: str | uuid.UUID) -> Customer:
@@ -209,9 +255,11 @@ class CustomerService:
     async def create_customer(self, data: Mapping[str, Any]) -> Customer:
         self.principal.require(CUSTOMERS_WRITE)
         values = validate_customer(data)
+        pii = {name: values.pop(name) for name in PII_FIELDS}
         customer = Customer(
             id=uuid.uuid4(), owner_id=self.principal.user_id, team_id=self.principal.team_id, **values
         )
+        await self._store_pii(customer, pii)
         self.session.add(customer)
         await self.session.flush()
         await audit.record(
@@ -220,20 +268,25 @@ class CustomerService:
             action=audit.CREATE,
             entity_type="customer",
             entity_id=str(customer.id),
-            changes=audit.diff({}, values, redact=PII_FIELDS),
+            changes=audit.diff({}, {**values, **pii}, redact=PII_FIELDS),
         )
         return await self.get_customer(customer.id)
 
     async def update_customer(self, customer_id: str | uuid.UUID, data: Mapping[str, Any]) -> Customer:
         self.principal.require(CUSTOMERS_WRITE)
         customer = await self.get_customer(customer_id)
-        values = validate_customer(data, partial=True)
+        values = validate_customer(data, partial=True, current_kind=customer.kind)
+        pii = {name: values.pop(name) for name in PII_FIELDS if name in values}
+        # PII is compared by its masked form: the stored value is never decrypted to diff it.
         before = {name: getattr(customer, name) for name in values}
+        before |= {name: getattr(customer, f"{name}_masked") for name in pii}
         for name, value in values.items():
             setattr(customer, name, value)
+        await self._store_pii(customer, pii)
+        after = values | {name: getattr(customer, f"{name}_masked") for name in pii}
         customer.updated_at = datetime.now(UTC)
         await self.session.flush()
-        if changes := audit.diff(before, values, redact=PII_FIELDS):
+        if changes := audit.diff(before, after, redact=PII_FIELDS):
             await audit.record(
                 self.session,
                 actor=self.principal,
@@ -243,3 +296,87 @@ class CustomerService:
                 changes=changes,
             )
         return customer
+
+    async def _store_pii(self, customer: Customer, pii: Mapping[str, str | None]) -> None:
+        """Encrypt, mask and index the given PII fields onto the row (None clears a field)."""
+        for name in pii:
+            setattr(customer, f"{name}_enc", None)
+            setattr(customer, f"{name}_masked", None)
+            if name in INDEXED_PII:
+                setattr(customer, f"{name}_bidx", None)
+        present = {name: value for name, value in pii.items() if value is not None}
+        if not present:
+            return
+        cipher = await self._cipher()
+        for name, value in present.items():
+            column = f"{name}_enc"
+            setattr(customer, column, cipher.encrypt("customers", column, customer.id, value))
+            setattr(customer, f"{name}_masked", MASKS[name](value))
+            if name in INDEXED_PII:
+                setattr(customer, f"{name}_bidx", cipher.blind_index(name, value))
+        if "national_id" in present:
+            await self._refuse_duplicate_identity(customer)
+        # The oldest key version any field of the row may still use (rotation finds the row).
+        current = customer.pii_key_version
+        version = cipher.current_version
+        customer.pii_key_version = version if current is None else min(current, version)
+
+    async def _refuse_duplicate_identity(self, customer: Customer) -> None:
+        # Tenant-wide, not scoped: the same person must not be entered twice by two officers.
+        duplicate = await self.session.scalar(
+            select(Customer.id)
+            .where(Customer.national_id_bidx == customer.national_id_bidx, Customer.id != customer.id)
+            .limit(1)
+        )
+        if duplicate is not None:
+            raise InvalidInput(
+                [
+                    FieldError(
+                        "national_id",
+                        "duplicate",
+                        N_("A customer with this identity number already exists."),
+                    )
+                ]
+            )
+
+    async def reveal_pii(
+        self, customer_id: str | uuid.UUID, fields: list[str], *, purpose: str, channel: str
+    ) -> dict[str, str | None]:
+        """Clear values of the asked fields, each access logged (who, whom, field, why) and audited."""
+        self.principal.require(PII_REVEAL)
+        purpose = " ".join(strip_control(purpose).split())
+        if not 3 <= len(purpose) <= 500:
+            raise InvalidInput(
+                [FieldError("purpose", "required", N_("State why you need to see this (3-500 characters)."))]
+            )
+        if not fields or set(fields) - set(PII_FIELDS):
+            raise InvalidInput(
+                [FieldError("fields", "invalid_choice", N_("Choose one of the listed values."))]
+            )
+        customer = await self.get_customer(customer_id)
+        wanted = [name for name in PII_FIELDS if name in fields]
+        self.session.add_all(
+            PiiAccess(
+                user_id=self.principal.user_id,
+                customer_id=customer.id,
+                field=name,
+                purpose=purpose,
+                channel=channel,
+            )
+            for name in wanted
+        )
+        await audit.record(
+            self.session,
+            actor=self.principal,
+            action=audit.REVEAL,
+            entity_type="customer",
+            entity_id=str(customer.id),
+            changes={"fields": wanted, "purpose": purpose, "channel": channel},
+        )
+        cipher = await self._cipher()
+        return {
+            name: None
+            if (blob := getattr(customer, f"{name}_enc")) is None
+            else cipher.decrypt("customers", f"{name}_enc", customer.id, blob)
+            for name in wanted
+        }

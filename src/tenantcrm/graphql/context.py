@@ -13,7 +13,9 @@ from strawberry.litestar import BaseContext
 
 from tenantcrm.auth.permissions import Principal
 from tenantcrm.auth.service import principal_from_api_token, split_api_token
+from tenantcrm.customers.service import CipherSource
 from tenantcrm.database import Database
+from tenantcrm.pii.store import cipher_for
 from tenantcrm.tenancy.registry import find_tenant_by_id
 from tenantcrm.tenancy.session import tenant_session
 from tenantcrm.tenancy.tenant import ACTIVE, SUSPENDED
@@ -24,6 +26,7 @@ T = TypeVar("T")
 class GraphQLContext(BaseContext, kw_only=True):
     principal: Principal
     session: AsyncSession
+    cipher: CipherSource
     lock: asyncio.Lock
     failed: bool = False
 
@@ -65,7 +68,13 @@ async def graphql_context(request: Request) -> AsyncGenerator[GraphQLContext | N
                 raise _unauthorized()
             if not tenant.active:  # told only to a valid token's holder
                 raise PermissionDeniedException(detail="this institution's account is suspended")
-            context = GraphQLContext(principal=principal, session=session, lock=asyncio.Lock())
+            ring = request.app.state.key_ring
+            context = GraphQLContext(
+                principal=principal,
+                session=session,
+                cipher=lambda: cipher_for(db, ring, tenant),
+                lock=asyncio.Lock(),
+            )
             yield context
             if context.failed:
                 raise _RollBack

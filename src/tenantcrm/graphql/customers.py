@@ -77,6 +77,12 @@ class Customer:
     )
     risk_level: RiskLevel
     status: CustomerStatus
+    national_id: str | None = strawberry.field(
+        description="Resident ID or unified social credit code, masked. Clear: revealCustomerPii."
+    )
+    phone: str | None = strawberry.field(description="Masked. Clear: revealCustomerPii.")
+    email: str | None = strawberry.field(description="Masked. Clear: revealCustomerPii.")
+    address: str | None = strawberry.field(description="Masked. Clear: revealCustomerPii.")
     owner: UserRef | None
     created_at: datetime.datetime
     updated_at: datetime.datetime
@@ -92,6 +98,10 @@ class Customer:
             monthly_income=row.monthly_income,
             risk_level=RiskLevel(row.risk_level),
             status=CustomerStatus(row.status),
+            national_id=row.national_id_masked,
+            phone=row.phone_masked,
+            email=row.email_masked,
+            address=row.address_masked,
             owner=UserRef(id=strawberry.ID(str(row.owner.id)), display_name=row.owner.display_name)
             if row.owner
             else None,
@@ -124,7 +134,7 @@ class CustomerConnection:
     async def total_count(self, info: Info[GraphQLContext, None]) -> int:
         # A resolver of its own, so the count query runs only when a client asks for it.
         ctx = info.context
-        service = CustomerService(ctx.session, ctx.principal)
+        service = CustomerService(ctx.session, ctx.principal, ctx.cipher)
         return await ctx.run(lambda: service.count_customers(self.count_filter))
 
 
@@ -149,6 +159,10 @@ class CreateCustomerInput:
     monthly_income: decimal.Decimal | None = None
     risk_level: RiskLevel = RiskLevel.LOW
     status: CustomerStatus = CustomerStatus.PROSPECT
+    national_id: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    address: str | None = None
 
 
 @strawberry.input(description="Only the fields given are changed.")
@@ -159,11 +173,32 @@ class UpdateCustomerInput:
     monthly_income: decimal.Decimal | None = strawberry.UNSET
     risk_level: RiskLevel | None = strawberry.UNSET
     status: CustomerStatus | None = strawberry.UNSET
+    national_id: str | None = strawberry.UNSET
+    phone: str | None = strawberry.UNSET
+    email: str | None = strawberry.UNSET
+    address: str | None = strawberry.UNSET
 
 
 CreateCustomerResult = Annotated[
     Customer | InputError | PermissionError, strawberry.union("CreateCustomerResult")
 ]
+
+
+@strawberry.type(description="Clear PII values, each read written to the PII access log.")
+class RevealedPii:
+    customer_id: strawberry.ID
+    national_id: str | None
+    phone: str | None
+    email: str | None
+    address: str | None
+
+
+RevealCustomerPiiResult = Annotated[
+    RevealedPii | InputError | NotFoundError | PermissionError,
+    strawberry.union("RevealCustomerPiiResult"),
+]
+PII_FIELD_NAMES = {"nationalId": "national_id", "phone": "phone", "email": "email", "address": "address"}
+
 UpdateCustomerResult = Annotated[
     Customer | InputError | NotFoundError | PermissionError,
     strawberry.union("UpdateCustomerResult"),
@@ -202,7 +237,7 @@ class CustomerQueries:
         ctx = info.context
         flt = filter or CustomerFilterInput()
         order = order_by or CustomerOrderInput()
-        service = CustomerService(ctx.session, ctx.principal)
+        service = CustomerService(ctx.session, ctx.principal, ctx.cipher)
         service_filter = CustomerFilter(
             search=flt.search,
             risk_level=flt.risk_level.value if flt.risk_level else None,
@@ -236,7 +271,7 @@ class CustomerQueries:
     @strawberry.field(description="One customer, or null when there is none with this id.")
     async def customer(self, info: Info[GraphQLContext, None], id: strawberry.ID) -> Customer | None:
         ctx = info.context
-        service = CustomerService(ctx.session, ctx.principal)
+        service = CustomerService(ctx.session, ctx.principal, ctx.cipher)
         try:
             row = await ctx.run(lambda: service.get_customer(str(id)))
         except CustomerNotFound:
@@ -251,7 +286,7 @@ class CustomerMutations:
         self, info: Info[GraphQLContext, None], input: CreateCustomerInput
     ) -> CreateCustomerResult:
         ctx = info.context
-        service = CustomerService(ctx.session, ctx.principal)
+        service = CustomerService(ctx.session, ctx.principal, ctx.cipher)
         try:
             row = await ctx.run(lambda: service.create_customer(_values(input)))
         except InvalidInput as invalid:
@@ -265,7 +300,7 @@ class CustomerMutations:
         self, info: Info[GraphQLContext, None], id: strawberry.ID, input: UpdateCustomerInput
     ) -> UpdateCustomerResult:
         ctx = info.context
-        service = CustomerService(ctx.session, ctx.principal)
+        service = CustomerService(ctx.session, ctx.principal, ctx.cipher)
         try:
             row = await ctx.run(lambda: service.update_customer(str(id), _values(input)))
         except InvalidInput as invalid:
@@ -275,3 +310,31 @@ class CustomerMutations:
         except PermissionDenied as denied:
             return PermissionError.from_denied(denied)
         return Customer.from_row(row)
+
+    @strawberry.mutation(
+        description="Clear values of the asked fields (nationalId, phone, email, address); needs "
+        "pii.reveal and a stated purpose, and writes the PII access log."
+    )
+    async def reveal_customer_pii(
+        self, info: Info[GraphQLContext, None], customer_id: strawberry.ID, fields: list[str], purpose: str
+    ) -> RevealCustomerPiiResult:
+        ctx = info.context
+        service = CustomerService(ctx.session, ctx.principal, ctx.cipher)
+        names = [PII_FIELD_NAMES.get(name, name) for name in fields]
+        try:
+            values = await ctx.run(
+                lambda: service.reveal_pii(str(customer_id), names, purpose=purpose, channel="api")
+            )
+        except InvalidInput as invalid:
+            return InputError.from_invalid(invalid)
+        except CustomerNotFound:
+            return NotFoundError(message="customer not found", id=customer_id)
+        except PermissionDenied as denied:
+            return PermissionError.from_denied(denied)
+        return RevealedPii(
+            customer_id=customer_id,
+            national_id=values.get("national_id"),
+            phone=values.get("phone"),
+            email=values.get("email"),
+            address=values.get("address"),
+        )

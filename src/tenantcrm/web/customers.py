@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from litestar import Controller, Request, Response, get, post
 from litestar.response import Redirect
 
-from tenantcrm.customers.inputs import KINDS, RISK_LEVELS, STATUSES
+from tenantcrm.customers.inputs import KINDS, PII_FIELDS, RISK_LEVELS, STATUSES
 from tenantcrm.customers.models import Customer
 from tenantcrm.customers.service import (
     SORT_FIELDS,
@@ -62,13 +62,24 @@ class ListView:
         return urlencode(params)
 
 
+def _service(scope: WebScope) -> CustomerService:
+    return CustomerService(scope.session, scope.principal, scope.cipher)
+
+
 def _audience(scope: WebScope) -> str:
     return f"{scope.tenant.id}|{scope.principal.user_id}"
 
 
-async def _form_values(request: Request) -> dict[str, Any]:
+async def _form_values(request: Request, *, editing: bool = False) -> dict[str, Any]:
+    """The posted fields. On an edit, an empty PII box means "keep": the form never shows
+    the stored clear value, so it cannot send it back."""
     form = await request.form()
-    return {name: form.get(name) for name in FORM_FIELDS}
+    values = {name: form.get(name) for name in FORM_FIELDS}
+    for name in PII_FIELDS:
+        value = str(form.get(name) or "").strip()
+        if value or not editing:
+            values[name] = value or None
+    return values
 
 
 def _form_page(
@@ -105,7 +116,7 @@ class CustomerPages(Controller):
         before: str | None = None,
     ) -> Response:
         settings: Settings = request.app.state.settings
-        service = CustomerService(scope.session, scope.principal)
+        service = _service(scope)
         flt = CustomerFilter(
             search=view.search or None, risk_level=view.risk_level or None, status=view.status or None
         )
@@ -193,25 +204,53 @@ class CustomerPages(Controller):
     async def create(self, request: Request, web_scope: WebScope) -> Response:
         values = await _form_values(request)
         try:
-            customer = await CustomerService(web_scope.session, web_scope.principal).create_customer(values)
+            customer = await _service(web_scope).create_customer(values)
         except InvalidInput as invalid:
             return _form_page(request, web_scope, None, values, invalid)
         return Redirect(f"/t/{web_scope.tenant.slug}/customers/{customer.id}", status_code=303)
 
     @get("/{customer_id:str}", name="customer_detail")
     async def detail(self, request: Request, web_scope: WebScope, customer_id: str) -> Response:
-        customer = await CustomerService(web_scope.session, web_scope.principal).get_customer(customer_id)
-        return page(request, "customers/detail.html", customer=customer, slug=web_scope.tenant.slug)
+        customer = await _service(web_scope).get_customer(customer_id)
+        return page(
+            request, "customers/detail.html", customer=customer, slug=web_scope.tenant.slug, revealed=None
+        )
+
+    @post("/{customer_id:str}/reveal", name="customer_reveal")
+    async def reveal(self, request: Request, web_scope: WebScope, customer_id: str) -> Response:
+        """Clear PII on this answer alone (no redirect, no-store), after logging who saw it and why."""
+        service = _service(web_scope)
+        form = await request.form()
+        fields = [name for name in PII_FIELDS if form.get(name)] or list(PII_FIELDS)
+        try:
+            revealed = await service.reveal_pii(
+                customer_id, fields, purpose=str(form.get("purpose") or ""), channel="web"
+            )
+        except InvalidInput as invalid:
+            customer = await service.get_customer(customer_id)
+            return page(
+                request,
+                "customers/detail.html",
+                status_code=422,
+                customer=customer,
+                slug=web_scope.tenant.slug,
+                revealed=None,
+                reveal_errors=invalid,
+            )
+        customer = await service.get_customer(customer_id)
+        return page(
+            request, "customers/detail.html", customer=customer, slug=web_scope.tenant.slug, revealed=revealed
+        )
 
     @get("/{customer_id:str}/edit", name="customer_edit")
     async def edit_form(self, request: Request, web_scope: WebScope, customer_id: str) -> Response:
-        customer = await CustomerService(web_scope.session, web_scope.principal).get_customer(customer_id)
+        customer = await _service(web_scope).get_customer(customer_id)
         values = {name: getattr(customer, name) for name in FORM_FIELDS}
         return _form_page(request, web_scope, customer, values)
 
     @post("/{customer_id:str}/edit", name="customer_update")
     async def update(self, request: Request, web_scope: WebScope, customer_id: str) -> Response:
-        service = CustomerService(web_scope.session, web_scope.principal)
+        service = _service(web_scope)
         values = await _form_values(request)
         try:
             customer = await service.update_customer(customer_id, values)

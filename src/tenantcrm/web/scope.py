@@ -12,7 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantcrm.auth.permissions import Principal
 from tenantcrm.auth.service import principal_from_session, split_session_cookie
+from tenantcrm.customers.service import CipherSource
 from tenantcrm.database import Database
+from tenantcrm.pii.store import cipher_for
 from tenantcrm.settings import Settings
 from tenantcrm.tenancy.registry import find_tenant_by_id
 from tenantcrm.tenancy.session import tenant_session
@@ -42,6 +44,8 @@ class WebScope:
 
     principal: Principal
     session: AsyncSession
+    cipher: CipherSource
+    """The tenant's PII cipher, fetched (and cached) only when a service asks for it."""
 
     @property
     def tenant(self) -> Tenant:
@@ -70,4 +74,5 @@ async def provide_web_scope(request: Request, slug: str) -> AsyncGenerator[WebSc
         if principal is None:
             raise NotSignedIn(slug)
         request.scope["principal"] = principal  # type: ignore[typeddict-unknown-key]
-        yield WebScope(principal=principal, session=session)
+        ring = request.app.state.key_ring
+        yield WebScope(principal=principal, session=session, cipher=lambda: cipher_for(db, ring, tenant))
