@@ -27,6 +27,7 @@ from tenantcrm.web.customers import CustomerPages
 from tenantcrm.web.errors import EXCEPTION_HANDLERS
 from tenantcrm.web.rendering import page
 from tenantcrm.web.scope import provide_web_scope
+from tenantcrm.web.settings import SettingsPages
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -93,6 +94,7 @@ def create_app(settings: Settings, admin_url: str, *, database: Database | None 
             set_language,
             SignInController,
             CustomerPages,
+            SettingsPages,
             graphql,
             create_static_files_router(path="/static", directories=[settings.web_dir / "static"]),
         ],

@@ -135,6 +135,7 @@ class AccessAdminService:
         self, *, email: str, role: str, display_name: str | None = None, team_id: uuid.UUID | None = None
     ) -> NewUser:
         self.principal.require(ADMIN_USERS)
+        await self._grantable(role)
         if team_id is not None:
             await self._team(team_id)
         created = await create_user_record(
@@ -142,6 +143,23 @@ class AccessAdminService:
         )
         await self._audit(audit.CREATE, "user", created.email, {"role": role, "team_id": team_id})
         return created
+
+    async def _grantable(self, role: str) -> uuid.UUID:
+        """The role's id, if the principal holds every permission of it: nobody hands out
+        more than they have (a user admin cannot make someone a full admin)."""
+        role_id = await self.session.scalar(select(Role.id).where(Role.name == role))
+        if role_id is None:
+            raise _refuse("role", "unknown_role", N_("Unknown role."))
+        held = set(
+            await self.session.scalars(
+                select(RolePermission.permission).where(RolePermission.role_id == role_id)
+            )
+        )
+        if not held <= self.principal.permissions:
+            raise _refuse(
+                "role", "beyond_own_rights", N_("You cannot give a role with rights you do not have.")
+            )
+        return role_id
 
     async def _user(self, user_id: uuid.UUID | str) -> User:
         user = await self.session.get(User, _uuid(user_id)) if _uuid(user_id) else None
@@ -152,9 +170,7 @@ class AccessAdminService:
     async def assign(self, user_id: uuid.UUID | str, *, role: str, team_id: uuid.UUID | None) -> None:
         self.principal.require(ADMIN_USERS)
         user = await self._user(user_id)
-        role_id = await self.session.scalar(select(Role.id).where(Role.name == role))
-        if role_id is None:
-            raise _refuse("role", "unknown_role", N_("Unknown role."))
+        role_id = await self._grantable(role)
         if team_id is not None:
             await self._team(team_id)
         if user.id == self.principal.user_id and role != self.principal.role:

@@ -169,3 +169,24 @@ async def test_teams_and_assignment(db, org):
         await as_admin(db, org, lambda s: s.assign(admin.user_id, role="viewer", team_id=None))
     with pytest.raises(NotFound):
         await as_admin(db, org, lambda s: s.assign(uuid.uuid4(), role="viewer", team_id=None))
+
+
+async def test_a_user_admin_cannot_hand_out_rights_it_does_not_have(db, org):
+    fixture, _ = org
+    await as_admin(
+        db,
+        org,
+        lambda s: s.create_role(
+            "user_admin", record_scope="all", permissions={"admin.users", "customers.read"}
+        ),
+    )
+    email = await add_user(db, fixture.tenant, "user_admin")
+    user_admin = await principal_of(db, fixture.tenant, email)
+    async with tenant_session(db, fixture.tenant) as session:
+        service = AccessAdminService(session, user_admin)
+        with pytest.raises(InvalidInput) as refused:
+            await service.invite_user(email="boss@example.com", role="admin")
+        assert refused.value.for_field("role").code == "beyond_own_rights"
+        with pytest.raises(InvalidInput):
+            await service.assign(user_admin.user_id, role="admin", team_id=None)
+        assert (await service.invite_user(email="reader@example.com", role="viewer")).role == "viewer"

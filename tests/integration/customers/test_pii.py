@@ -180,7 +180,8 @@ async def test_a_ciphertext_copied_to_another_row_fails_to_decrypt(db, bank):
         await conn.execute(
             text(
                 f'UPDATE "{fixture.tenant.schema}".customers SET national_id_enc ='
-                f' (SELECT national_id_enc FROM "{fixture.tenant.schema}".customers WHERE id = :s) WHERE id = :t'
+                f' (SELECT national_id_enc FROM "{fixture.tenant.schema}".customers WHERE id = :s)'
+                " WHERE id = :t"
             ),
             {"s": source.id, "t": target.id},
         )
