@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.response import Redirect
 
+from tenantcrm.audit import service as audit
+from tenantcrm.audit.service import AUDIT_READ
 from tenantcrm.auth.admin_service import (
     ADMIN_ROLES,
     ADMIN_USERS,
@@ -77,7 +80,7 @@ ROLE_LABELS = {
 SCOPE_LABELS = {"own": N_("Own records"), "team": N_("Team's records"), "all": N_("All records")}
 
 # Which page GET /settings opens: the first one the principal may use.
-SECTIONS = ((ADMIN_USERS, "users"), (ADMIN_ROLES, "roles"), (TOKENS, "tokens"))
+SECTIONS = ((ADMIN_USERS, "users"), (ADMIN_ROLES, "roles"), (TOKENS, "tokens"), (AUDIT_READ, "audit"))
 INVITE_FIELDS = ("email", "display_name", "role", "team")
 DEFAULT_INVITE_ROLE = "loan_officer"
 
@@ -99,6 +102,19 @@ def _render(
         record_scopes=RECORD_SCOPES,
         **context,
     )
+
+
+def _day(value: str | None, *, next_day: bool = False) -> datetime | None:
+    """A YYYY-MM-DD filter as the start of that day (UTC); `until` includes its whole day."""
+    try:
+        day = date.fromisoformat(value or "")
+    except ValueError:
+        return None
+    return datetime.combine(day + timedelta(days=1) if next_day else day, time.min, tzinfo=UTC)
+
+
+def _query(filters: dict[str, Any]) -> str:
+    return urlencode({k: v for k, v in filters.items() if v})
 
 
 def _uuid(value: str) -> uuid.UUID | None:
@@ -154,6 +170,84 @@ class SettingsPages(Controller):
             if web_scope.principal.can(permission):
                 return Redirect(f"/t/{web_scope.tenant.slug}/settings/{section}", status_code=303)
         raise PermissionDenied(ADMIN_USERS)
+
+    # --- audit log and PII access log (read-only, audit.read) ---
+
+    @get("/audit", name="settings_audit")
+    async def audit_log(
+        self,
+        request: Request,
+        web_scope: WebScope,
+        actor: str | None = None,
+        action: str | None = None,
+        entity_type: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        after: int | None = None,
+    ) -> Response:
+        """Filters are codes, ids and dates, never personal data, so they may sit in the URL."""
+        filters = {
+            "actor": actor if _uuid(actor or "") else None,
+            "action": action or None,
+            "entity_type": entity_type or None,
+            "since": since or "",
+            "until": until or "",
+        }
+        result = await audit.list_events(
+            web_scope.session,
+            web_scope.principal,
+            actor=filters["actor"],
+            action=filters["action"],
+            entity_type=filters["entity_type"],
+            since=_day(since),
+            until=_day(until, next_day=True),
+            after_seq=after,
+        )
+        users = await audit.list_actors(web_scope.session, web_scope.principal)
+        return _render(
+            request,
+            web_scope,
+            "settings/audit.html",
+            "audit",
+            result=result,
+            filters=filters,
+            users=users,
+            actions=audit.ACTIONS,
+            query=_query(filters),
+        )
+
+    @get("/pii-access", name="settings_pii_access")
+    async def pii_access_log(
+        self,
+        request: Request,
+        web_scope: WebScope,
+        user: str | None = None,
+        customer: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        after: int | None = None,
+    ) -> Response:
+        filters = {"user": user or "", "customer": customer or "", "since": since or "", "until": until or ""}
+        result = await audit.list_pii_access(
+            web_scope.session,
+            web_scope.principal,
+            user_id=_uuid(user or ""),
+            customer_id=_uuid(customer or ""),
+            since=_day(since),
+            until=_day(until, next_day=True),
+            after_id=after,
+        )
+        users = await audit.list_actors(web_scope.session, web_scope.principal)
+        return _render(
+            request,
+            web_scope,
+            "settings/pii_access.html",
+            "audit",
+            result=result,
+            filters=filters,
+            users=users,
+            query=_query(filters),
+        )
 
     # --- users ---
 
