@@ -112,6 +112,7 @@ def create_app(settings: Settings, admin_url: str, *, database: Database | None 
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         before_send=[_security_headers],
         lifespan=[lifespan],
+        openapi_config=None,  # GraphQL is the API; no route map for anyone to browse
         debug=False,
     )
     app.state.settings = settings

@@ -252,6 +252,14 @@ class CustomerService:
             raise CustomerNotFound
         return customer
 
+    def check_can_write(self) -> None:
+        """Refuse before a form is even shown to someone who could not save it."""
+        self.principal.require(CUSTOMERS_WRITE)
+
+    async def get_customer_for_edit(self, customer_id: str | uuid.UUID) -> Customer:
+        self.principal.require(CUSTOMERS_WRITE)
+        return await self.get_customer(customer_id)
+
     async def create_customer(self, data: Mapping[str, Any]) -> Customer:
         self.principal.require(CUSTOMERS_WRITE)
         values = validate_customer(data)

@@ -198,6 +198,7 @@ class CustomerPages(Controller):
 
     @get("/new", name="customer_new")
     async def new_form(self, request: Request, web_scope: WebScope) -> Response:
+        _service(web_scope).check_can_write()
         return _form_page(request, web_scope, None, {})
 
     @post("/new", name="customer_create")
@@ -244,14 +245,14 @@ class CustomerPages(Controller):
 
     @get("/{customer_id:str}/edit", name="customer_edit")
     async def edit_form(self, request: Request, web_scope: WebScope, customer_id: str) -> Response:
-        customer = await _service(web_scope).get_customer(customer_id)
+        customer = await _service(web_scope).get_customer_for_edit(customer_id)
         values = {name: getattr(customer, name) for name in FORM_FIELDS}
         return _form_page(request, web_scope, customer, values)
 
     @post("/{customer_id:str}/edit", name="customer_update")
     async def update(self, request: Request, web_scope: WebScope, customer_id: str) -> Response:
         service = _service(web_scope)
-        values = await _form_values(request)
+        values = await _form_values(request, editing=True)
         try:
             customer = await service.update_customer(customer_id, values)
         except InvalidInput as invalid:

@@ -264,3 +264,30 @@ async def test_graphql_reveal_needs_the_permission_and_a_purpose(client, db, ban
     }
     assert (await reveal(officer_token, "核对身份"))["__typename"] == "PermissionError"
     assert (await reveal(admin_token, ""))["fields"][0]["field"] == "purpose"
+
+
+async def test_editing_on_the_web_keeps_pii_left_blank(client, db, bank):
+    fixture, *_ = bank
+    created = await create(db, bank, phone=PHONE, national_id=fresh_id())
+    await web_sign_in(client, fixture.slug, fixture.admin_email, fixture.password)
+    form = await client.get(f"/t/{fixture.slug}/customers/{created.id}/edit")
+    assert PHONE not in form.text and "138****5678" in form.text  # shown as a hint, never in clear
+    saved = await client.post(
+        f"/t/{fixture.slug}/customers/{created.id}/edit",
+        data={
+            "_csrf_token": client.cookies["csrftoken"],
+            "kind": "individual",
+            "name": "王五 改",
+            "risk_level": "low",
+            "status": "active",
+            "phone": "",
+            "national_id": "",
+            "email": "",
+            "address": "",
+        },
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303
+    async with tenant_session(db, fixture.tenant) as session:
+        row = await session.get(Customer, created.id)
+        assert row.name == "王五 改" and row.phone_masked == "138****5678" and row.national_id_enc is not None

@@ -79,6 +79,15 @@ def _update_customer(run: Run) -> None:
     )
 
 
+def _reveal_customer_pii(run: Run) -> None:
+    result = run.data["revealCustomerPii"]
+    assert result["__typename"] == "RevealedPii", result
+    assert result["customerId"] == run.customer_id
+    # The run's customer was made without personal data: the fields asked for are null, and
+    # the ones not asked for (email, address) are null whatever the customer holds.
+    assert (result["nationalId"], result["phone"], result["email"], result["address"]) == (None,) * 4
+
+
 def _viewer(run: Run) -> None:
     viewer = run.data["viewer"]
     assert viewer["__typename"] == "Viewer"
@@ -91,6 +100,7 @@ EXPECTED: dict[str, Callable[[Run], None]] = {
     "customerById": _customer_by_id,
     "createCustomer": _create_customer,
     "updateCustomer": _update_customer,
+    "revealCustomerPii": _reveal_customer_pii,
     "viewer": _viewer,
 }
 

@@ -1,0 +1,578 @@
+"""Every GraphQL example and every page route, run as each built-in role, against one matrix.
+
+Checks live in the service layer (DESIGN.md, "Roles and permissions"): a GraphQL field or a
+page that skips one is a bug, and this is the test that catches it. Two tables say what each
+role gets, one line per operation or route, roles always in the order of ROLES:
+
+* EXPECTED: each operation in graphql/examples, run with the role's API token. An operation that
+  names a customer runs once per target customer (the role's own, a team-mate's, someone
+  else's outside the role's team), so record scopes are part of the matrix.
+* PAGES: each (method, path template) of the app, called by the role signed in through the
+  real login form; the expected HTTP status per role.
+
+An example file or a route without a row fails, and so does a row nothing answers to any more.
+A row the app gets wrong keeps the right expectation and is listed in KNOWN_BUGS with the bug:
+it runs as a strict xfail, so fixing the bug makes it pass loudly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from graphql import FieldNode, OperationDefinitionNode, parse
+from graphql import build_schema as build_sdl_schema
+from litestar.routes import HTTPRoute
+from sqlalchemy import select
+
+from tenantcrm.auth.admin_service import AccessAdminService
+from tenantcrm.auth.models import ApiToken
+from tenantcrm.auth.permissions import BUILT_IN_ROLE_NAMES, CUSTOMERS_WRITE
+from tenantcrm.auth.service import create_api_token, find_user_by_email
+from tenantcrm.customers.service import CustomerService
+from tenantcrm.graphql.schema import SDL_PATH
+from tenantcrm.pii.keys import master_key_ring
+from tenantcrm.pii.store import cipher_for
+from tenantcrm.settings import REPO_ROOT
+from tenantcrm.tenancy.session import tenant_session
+from tenantcrm.tenancy.tenant import Tenant
+from tests.conftest import PASSWORD, add_user, api_token_for, make_tenant, principal_of, web_sign_in
+
+ROLES = ("admin", "manager", "loan_officer", "risk_officer", "auditor", "viewer")
+EXAMPLES = REPO_ROOT / "graphql" / "examples"
+EXAMPLE_FILES = sorted(EXAMPLES.glob("*.graphql"))
+PURPOSE = "role matrix test"
+
+# Which customer an operation or page that names one is run against, for each role.
+TARGETS = ("own", "team", "other")
+TEAM_MATES = ("manager", "loan_officer")  # the one team; everyone else is in none
+
+
+def test_the_roles_are_the_built_in_ones():
+    assert ROLES == BUILT_IN_ROLE_NAMES
+
+
+# --- the world: one tenant, a user per role, and something for every route to act on ---
+
+
+@dataclass(frozen=True)
+class CustomerRef:
+    id: uuid.UUID
+    name: str
+
+
+@dataclass
+class World:
+    tenant: Tenant
+    emails: dict[str, str]
+    api_tokens: dict[str, str]
+    customers: dict[str, CustomerRef]  # by owner's role
+    team_id: uuid.UUID
+    custom_role_id: uuid.UUID  # a role of the tenant's own, edited by PAGES
+    doomed_roles: dict[str, uuid.UUID]  # per acting role: a custom role it tries to delete
+    doomed_users: dict[str, uuid.UUID]  # per acting role: a user it tries to assign and disable
+    own_tokens: dict[str, uuid.UUID]  # per acting role: a token of its own, to revoke
+    others_tokens: dict[str, uuid.UUID]  # per acting role: someone else's token, to revoke
+    clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
+
+    @property
+    def slug(self) -> str:
+        return self.tenant.slug
+
+    def customer(self, role: str, target: str) -> CustomerRef:
+        """own: the role's own customer. team: the loan officer's, in the manager's team (the
+        officer's own). other: one outside the role's team, owned by somebody else."""
+        if target == "own":
+            return self.customers[role]
+        if target == "team":
+            return self.customers["loan_officer"]
+        if target == "other":
+            return self.customers["viewer" if role == "admin" else "admin"]
+        raise ValueError(f"unknown target {target}")
+
+
+async def _token_id(session, name: str) -> uuid.UUID:
+    return await session.scalar(select(ApiToken.id).where(ApiToken.name == name))
+
+
+@pytest.fixture(scope="module")
+async def world(lifecycle, db, settings, app) -> AsyncIterator[World]:
+    fixture = await make_tenant(lifecycle, "matrix")
+    tenant = fixture.tenant
+    emails = {"admin": fixture.admin_email}
+    for role in ROLES[1:]:
+        emails[role] = await add_user(db, tenant, role)
+    admin = await principal_of(db, tenant, fixture.admin_email)
+    tag = uuid.uuid4().hex[:6]
+
+    async with tenant_session(db, tenant) as session:
+        service = AccessAdminService(session, admin)
+        team = await service.create_team(f"matrix team {tag}")
+        for role in TEAM_MATES:
+            user = await find_user_by_email(session, emails[role])
+            await service.assign(user.id, role=role, team_id=team.id)
+        custom = await service.create_role(
+            "matrix_custom", record_scope="own", permissions={"customers.read"}
+        )
+        doomed_roles, doomed_users = {}, {}
+        for role in ROLES:
+            doomed_roles[role] = (
+                await service.create_role(f"doomed_{role}", record_scope="own", permissions=set())
+            ).id
+            invited = await service.invite_user(email=f"doomed-{role}-{tag}@example.com", role="viewer")
+            doomed_users[role] = (await find_user_by_email(session, invited.email)).id
+        own_tokens, others_tokens = {}, {}
+        for role in ROLES:
+            user = await find_user_by_email(session, emails[role])
+            await create_api_token(session, tenant, user, f"own {role}")
+            own_tokens[role] = await _token_id(session, f"own {role}")
+            # The admin sees every token; anyone else's "other" token is the admin's.
+            other = await find_user_by_email(session, emails["viewer" if role == "admin" else "admin"])
+            await create_api_token(session, tenant, other, f"other {role}")
+            others_tokens[role] = await _token_id(session, f"other {role}")
+
+    # A customer owned by each user, made through the service as that user (after the team is
+    # set, so team-mates' customers belong to the team). Roles that may not create customers
+    # are lent customers.write for this one call: it is the owner that matters here.
+    ring = master_key_ring(settings)
+
+    def cipher():
+        return cipher_for(db, ring, tenant)
+
+    customers = {}
+    for role in ROLES:
+        principal = await principal_of(db, tenant, emails[role])
+        if not principal.can(CUSTOMERS_WRITE):
+            principal = dataclasses.replace(principal, permissions=principal.permissions | {CUSTOMERS_WRITE})
+        async with tenant_session(db, tenant) as session:
+            row = await CustomerService(session, principal, cipher).create_customer(
+                {"kind": "individual", "name": f"矩阵 {role} {tag}", "phone": "13812345678"}
+            )
+            customers[role] = CustomerRef(row.id, row.name)
+
+    world = World(
+        tenant=tenant,
+        emails=emails,
+        api_tokens={role: await api_token_for(db, tenant, emails[role]) for role in ROLES},
+        customers=customers,
+        team_id=team.id,
+        custom_role_id=custom.id,
+        doomed_roles=doomed_roles,
+        doomed_users=doomed_users,
+        own_tokens=own_tokens,
+        others_tokens=others_tokens,
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        for number, role in enumerate(ROLES, start=1):
+            # A client address per role, so sign-in throttling by address never mixes them.
+            transport = httpx.ASGITransport(app=app, client=(f"203.0.113.{number}", 50000))
+            client = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+            world.clients[role] = await stack.enter_async_context(client)
+            signed_in = await web_sign_in(client, world.slug, emails[role])
+            assert signed_in.status_code == 303, f"{role} could not sign in: {signed_in.status_code}"
+        yield world
+
+
+def _diff(what: str, expected: dict[str, Any], observed: dict[str, Any]) -> str:
+    lines = [f"{what}: the roles do not get what the matrix says", f"  {'role':<14}{'expected':<12}observed"]
+    for role in ROLES:
+        mark = "" if expected[role] == observed[role] else "   <-- differs"
+        lines.append(f"  {role:<14}{expected[role]!s:<12}{observed[role]!s}{mark}")
+    return "\n".join(lines)
+
+
+# --- known bugs ---
+
+# Rows (of EXPECTED or PAGES) the app gets wrong today: each runs as a strict xfail, so the fix
+# makes it pass and fail the run until its line here goes.
+KNOWN_BUGS: dict[str, str] = {}
+
+
+def _known_bug(key: str) -> list[Any]:
+    return [pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[key])] if key in KNOWN_BUGS else []
+
+
+# --- GraphQL: every example operation ---
+
+ALLOWED, DENIED, HIDDEN = "allowed", "denied", "hidden"
+A, D, H = ALLOWED, DENIED, HIDDEN
+SUCCESS_TYPES = {"Customer", "CustomerConnection", "RevealedPii", "Viewer"}
+
+
+# The example's name, with the target customer in brackets when it names one.
+# allowed: the data, with its success type; denied: PermissionError or a "missing permission"
+# error; hidden: null, NotFoundError, or a list without the customer (out of record scope).
+# fmt: off
+# Columns: admin, manager, loan_officer, risk_officer, auditor, viewer (ROLES).
+EXPECTED: dict[str, tuple[str, ...]] = {
+    "viewer":                   (A, A, A, A, A, A),
+    "createCustomer":           (A, A, A, D, D, D),
+    "customerById[own]":        (A, A, A, A, A, A),
+    "customerById[team]":       (A, A, A, A, A, A),
+    "customerById[other]":      (A, H, H, A, A, A),
+    "listCustomers[own]":       (A, A, A, A, A, A),
+    "listCustomers[team]":      (A, A, A, A, A, A),
+    "listCustomers[other]":     (A, H, H, A, A, A),
+    "updateCustomer[own]":      (A, A, A, D, D, D),
+    "updateCustomer[team]":     (A, A, A, D, D, D),
+    "updateCustomer[other]":    (A, H, H, D, D, D),
+    "revealCustomerPii[own]":   (A, A, D, A, D, D),
+    "revealCustomerPii[team]":  (A, A, D, A, D, D),
+    "revealCustomerPii[other]": (A, H, D, A, D, D),
+}
+# fmt: on
+
+
+def _example_name(path: Path) -> str:
+    return path.name.removesuffix(".graphql")
+
+
+def _example_variables(path: Path) -> dict[str, Any]:
+    variables_file = path.with_name(f"{_example_name(path)}.variables.json")
+    return json.loads(variables_file.read_text(encoding="utf-8")) if variables_file.exists() else {}
+
+
+def _names_a_customer(variables: dict[str, Any]) -> bool:
+    return "id" in variables or bool((variables.get("filter") or {}).get("search"))
+
+
+def _graphql_cases() -> list[tuple[Path, str | None]]:
+    cases: list[tuple[Path, str | None]] = []
+    for path in EXAMPLE_FILES:
+        targets = TARGETS if _names_a_customer(_example_variables(path)) else (None,)
+        cases.extend((path, target) for target in targets)
+    return cases
+
+
+def _case_key(path: Path, target: str | None) -> str:
+    return _example_name(path) if target is None else f"{_example_name(path)}[{target}]"
+
+
+def _graphql_params() -> list[Any]:
+    params = []
+    for path, target in _graphql_cases():
+        key = _case_key(path, target)
+        params.append(pytest.param(path, target, id=key, marks=_known_bug(key)))
+    return params
+
+
+def _fill(variables: dict[str, Any], customer: CustomerRef) -> dict[str, Any]:
+    """The example's own variables, pointed at the target customer (as test_examples does)."""
+    variables = json.loads(json.dumps(variables))
+    if "id" in variables:
+        variables["id"] = str(customer.id)
+    if "purpose" in variables:
+        variables["purpose"] = PURPOSE
+    if (variables.get("filter") or {}).get("search"):
+        # Only the name: whether the customer is listed must not hang on its risk or status,
+        # which updateCustomer changes.
+        variables["filter"] = {"search": customer.name}
+    return variables
+
+
+def _classify(response: httpx.Response, customer: CustomerRef | None) -> str:
+    if response.status_code != 200:
+        return f"http {response.status_code}"
+    body = response.json()
+    if errors := body.get("errors"):
+        if all(e["message"].startswith("missing permission") for e in errors):
+            return DENIED
+        return f"error: {errors[0]['message']}"
+    (value,) = body["data"].values()
+    if value is None:
+        return HIDDEN
+    typename = value["__typename"]
+    if typename == "PermissionError":
+        return DENIED
+    if typename == "NotFoundError":
+        return HIDDEN
+    if typename == "CustomerConnection":
+        listed = {edge["node"]["id"] for edge in value["edges"]}
+        return ALLOWED if customer is not None and str(customer.id) in listed else HIDDEN
+    if typename in SUCCESS_TYPES:
+        if customer is not None and "id" in value and value["id"] != str(customer.id):
+            return f"another customer: {value['id']}"
+        return ALLOWED
+    return f"unexpected {typename}"
+
+
+@pytest.mark.parametrize(("path", "target"), _graphql_params())
+async def test_graphql_operation_as_each_role(path: Path, target: str | None, world: World, client):
+    key = _case_key(path, target)
+    expected = EXPECTED.get(key)
+    if expected is None:
+        pytest.fail(
+            f"graphql/examples/{path.name} has no expectation: add a row {key!r} to EXPECTED in {__file__}"
+        )
+    query, variables = path.read_text(encoding="utf-8"), _example_variables(path)  # noqa: ASYNC240
+    observed = {}
+    for role in ROLES:
+        customer = world.customer(role, target) if target else None
+        response = await client.post(
+            "/graphql",
+            json={"query": query, "variables": _fill(variables, customer) if customer else variables},
+            headers={"Authorization": f"Bearer {world.api_tokens[role]}"},
+        )
+        observed[role] = _classify(response, customer)
+    expected_row = dict(zip(ROLES, expected, strict=True))
+    assert observed == expected_row, _diff(key, expected_row, observed)
+
+
+def test_every_example_has_expectations_and_every_row_an_example():
+    keys = {_case_key(path, target) for path, target in _graphql_cases()}
+    missing = sorted(keys - set(EXPECTED))
+    assert not missing, f"example operations without a row in EXPECTED: {missing}"
+    stale = sorted(set(EXPECTED) - keys)
+    assert not stale, f"rows in EXPECTED for no example operation (removed, or renamed?): {stale}"
+
+
+def test_every_query_and_mutation_has_an_example():
+    """The examples are the operations this matrix runs: a new root field needs one."""
+    schema = build_sdl_schema(SDL_PATH.read_text(encoding="utf-8"))
+    roots = {
+        f"{kind} {name}"
+        for kind, root in (("query", schema.query_type), ("mutation", schema.mutation_type))
+        if root is not None
+        for name in root.fields
+    }
+    used = set()
+    for path in EXAMPLE_FILES:
+        for definition in parse(path.read_text(encoding="utf-8")).definitions:
+            if isinstance(definition, OperationDefinitionNode):
+                kind = definition.operation.value
+                fields = [s for s in definition.selection_set.selections if isinstance(s, FieldNode)]
+                used |= {f"{kind} {selection.name.value}" for selection in fields}
+    missing = sorted(roots - used)
+    assert not missing, f"fields of the schema no example in {EXAMPLES} uses: {missing}"
+
+
+# --- pages: every route of the app ---
+
+Form = Callable[[World, str, str | None], dict[str, Any]]  # (world, acting role, target)
+
+
+def _search(w: World, role: str, target: str | None) -> dict[str, Any]:
+    return {"search": "矩阵"}
+
+
+def _new_customer(w: World, role: str, target: str | None) -> dict[str, Any]:
+    return {"kind": "individual", "name": f"矩阵 new by {role}"}
+
+
+def _edit_customer(w: World, role: str, target: str | None) -> dict[str, Any]:
+    # The same kind and name, so the customer stays findable; no PII boxes (on an edit, an
+    # empty one means "keep").
+    name = w.customer(role, target or "own").name
+    return {"kind": "individual", "name": name, "risk_level": "low", "status": "prospect"}
+
+
+def _reveal(w: World, role: str, target: str | None) -> dict[str, Any]:
+    return {"phone": "on", "purpose": PURPOSE}
+
+
+def _login(w: World, role: str, target: str | None) -> dict[str, Any]:
+    return {"email": w.emails[role], "password": PASSWORD}
+
+
+def _invite(w: World, role: str, target: str | None) -> dict[str, Any]:
+    return {"email": f"invited-by-{role}-{uuid.uuid4().hex[:6]}@example.com", "role": "viewer", "team": ""}
+
+
+def _assign(w: World, role: str, target: str | None) -> dict[str, Any]:
+    return {"role": "viewer", "team": str(w.team_id)}
+
+
+def _disable(w: World, role: str, target: str | None) -> dict[str, Any]:
+    return {"status": "disabled"}
+
+
+def _new_team(w: World, role: str, target: str | None) -> dict[str, Any]:
+    return {"name": f"team by {role} {uuid.uuid4().hex[:6]}"}
+
+
+def _new_role(w: World, role: str, target: str | None) -> dict[str, Any]:
+    return {
+        "name": f"made_by_{role}_{uuid.uuid4().hex[:6]}",
+        "record_scope": "own",
+        "permissions": "customers.read",
+    }
+
+
+def _matrix_row(w: World, role: str, target: str | None) -> dict[str, Any]:
+    return {"record_scope": "own", "permissions": ["customers.read", "export"]}
+
+
+def _new_token(w: World, role: str, target: str | None) -> dict[str, Any]:
+    return {"name": f"token by {role}", "expires_at": ""}
+
+
+@dataclass(frozen=True)
+class Page:
+    method: str
+    path: str  # the route's template, parameters without their types
+    statuses: tuple[int, ...]  # in the order of ROLES
+    target: str | None = None  # which customer, token or role the path names
+
+    @property
+    def key(self) -> str:
+        route = f"{self.method} {self.path}"
+        return route if self.target is None else f"{route} [{self.target}]"
+
+
+# What each POST sends besides its CSRF token (nothing when not listed).
+FORMS: dict[tuple[str, str], Form] = {
+    ("POST", "/t/{slug}/login"): _login,
+    ("POST", "/t/{slug}/customers"): _search,
+    ("POST", "/t/{slug}/customers/new"): _new_customer,
+    ("POST", "/t/{slug}/customers/{customer_id}/edit"): _edit_customer,
+    ("POST", "/t/{slug}/customers/{customer_id}/reveal"): _reveal,
+    ("POST", "/t/{slug}/settings/users"): _invite,
+    ("POST", "/t/{slug}/settings/users/{user_id}/assign"): _assign,
+    ("POST", "/t/{slug}/settings/users/{user_id}/status"): _disable,
+    ("POST", "/t/{slug}/settings/teams"): _new_team,
+    ("POST", "/t/{slug}/settings/roles"): _new_role,
+    ("POST", "/t/{slug}/settings/roles/{role_id}"): _matrix_row,
+    ("POST", "/t/{slug}/settings/tokens"): _new_token,
+}
+
+# Path parameters: slug, the target customer, the acting role's own doomed user, the custom role
+# (or with target "doomed", the acting role's own doomed role), the role's own or another's token.
+# Destructive rows act on objects of the acting role alone, so rows run in any order.
+# fmt: off
+# Columns: admin, manager, loan_officer, risk_officer, auditor, viewer (ROLES).
+#                                                                  adm  mgr  loan risk aud  view
+PAGES: tuple[Page, ...] = (
+    Page("GET",  "/",                                             (200, 200, 200, 200, 200, 200)),
+    Page("GET",  "/healthz",                                      (200, 200, 200, 200, 200, 200)),
+    Page("GET",  "/lang/{code}",                                  (303, 303, 303, 303, 303, 303)),
+    Page("GET",  "/t/{slug}",                                     (303, 303, 303, 303, 303, 303)),
+    Page("GET",  "/t/{slug}/login",                               (200, 200, 200, 200, 200, 200)),
+    Page("POST", "/t/{slug}/login",                               (303, 303, 303, 303, 303, 303)),
+    Page("POST", "/t/{slug}/logout",                              (303, 303, 303, 303, 303, 303)),
+    Page("GET",  "/t/{slug}/customers",                           (200, 200, 200, 200, 200, 200)),
+    Page("POST", "/t/{slug}/customers",                           (303, 303, 303, 303, 303, 303)),
+    Page("GET",  "/t/{slug}/customers/new",                       (200, 200, 200, 403, 403, 403)),
+    Page("POST", "/t/{slug}/customers/new",                       (303, 303, 303, 403, 403, 403)),
+    Page("GET",  "/t/{slug}/customers/{customer_id}",             (200, 200, 200, 200, 200, 200), "own"),
+    Page("GET",  "/t/{slug}/customers/{customer_id}",             (200, 200, 200, 200, 200, 200), "team"),
+    Page("GET",  "/t/{slug}/customers/{customer_id}",             (200, 404, 404, 200, 200, 200), "other"),
+    Page("GET",  "/t/{slug}/customers/{customer_id}/edit",        (200, 200, 200, 403, 403, 403), "own"),
+    Page("GET",  "/t/{slug}/customers/{customer_id}/edit",        (200, 200, 200, 403, 403, 403), "team"),
+    Page("GET",  "/t/{slug}/customers/{customer_id}/edit",        (200, 404, 404, 403, 403, 403), "other"),
+    Page("POST", "/t/{slug}/customers/{customer_id}/edit",        (303, 303, 303, 403, 403, 403), "own"),
+    Page("POST", "/t/{slug}/customers/{customer_id}/edit",        (303, 303, 303, 403, 403, 403), "team"),
+    Page("POST", "/t/{slug}/customers/{customer_id}/edit",        (303, 404, 404, 403, 403, 403), "other"),
+    Page("POST", "/t/{slug}/customers/{customer_id}/reveal",      (200, 200, 403, 200, 403, 403), "own"),
+    Page("POST", "/t/{slug}/customers/{customer_id}/reveal",      (200, 200, 403, 200, 403, 403), "team"),
+    Page("POST", "/t/{slug}/customers/{customer_id}/reveal",      (200, 404, 403, 200, 403, 403), "other"),
+    Page("GET",  "/t/{slug}/settings",                            (303, 303, 403, 403, 303, 403)),
+    Page("GET",  "/t/{slug}/settings/users",                      (200, 403, 403, 403, 403, 403)),
+    Page("POST", "/t/{slug}/settings/users",                      (200, 403, 403, 403, 403, 403)),
+    Page("POST", "/t/{slug}/settings/users/{user_id}/assign",     (303, 403, 403, 403, 403, 403)),
+    Page("POST", "/t/{slug}/settings/users/{user_id}/status",     (303, 403, 403, 403, 403, 403)),
+    Page("GET",  "/t/{slug}/settings/teams",                      (200, 403, 403, 403, 403, 403)),
+    Page("POST", "/t/{slug}/settings/teams",                      (303, 403, 403, 403, 403, 403)),
+    Page("GET",  "/t/{slug}/settings/roles",                      (200, 403, 403, 403, 403, 403)),
+    Page("POST", "/t/{slug}/settings/roles",                      (303, 403, 403, 403, 403, 403)),
+    Page("POST", "/t/{slug}/settings/roles/{role_id}",            (303, 403, 403, 403, 403, 403)),
+    Page("POST", "/t/{slug}/settings/roles/{role_id}/delete",     (303, 403, 403, 403, 403, 403), "doomed"),
+    Page("GET",  "/t/{slug}/settings/tokens",                     (200, 200, 403, 403, 403, 403)),
+    Page("POST", "/t/{slug}/settings/tokens",                     (200, 200, 403, 403, 403, 403)),
+    Page("POST", "/t/{slug}/settings/tokens/{token_id}/revoke",   (303, 303, 403, 403, 403, 403), "own"),
+    Page("POST", "/t/{slug}/settings/tokens/{token_id}/revoke",   (303, 404, 403, 403, 403, 403), "other"),
+    Page("GET",  "/t/{slug}/settings/audit",                      (200, 403, 403, 403, 200, 403)),
+    Page("GET",  "/t/{slug}/settings/pii-access",                 (200, 403, 403, 403, 200, 403)),
+    # Litestar's default OpenAPI documents and their viewers: nothing of ours is meant to be there.
+)
+# fmt: on
+
+# Not pages of ours: files, and the GraphQL endpoint (its operations are EXPECTED's rows).
+UNLISTED_PREFIXES = ("/static/", "/graphql")
+# Litestar answers OPTIONS on every path itself, before any handler of ours runs.
+UNLISTED_METHODS = {"OPTIONS"}
+
+
+def _template(path: str) -> str:
+    return re.sub(r"\{(\w+):\w+\}", r"{\1}", path)
+
+
+def _app_routes(app) -> set[tuple[str, str]]:
+    routes = set()
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue  # the GraphQL websocket route: no subscriptions are served
+        path = _template(route.path)
+        if path.startswith(UNLISTED_PREFIXES):
+            continue
+        routes |= {(method, path) for method in route.methods - UNLISTED_METHODS}
+    return routes
+
+
+def test_every_route_has_an_expectation_and_every_row_a_route(app):
+    listed = {(page.method, page.path) for page in PAGES}
+    routes = _app_routes(app)
+    missing = [f"route {method} {path} has no expectation" for method, path in sorted(routes - listed)]
+    assert not missing, "\n".join([*missing, f"add a row to PAGES in {__file__}"])
+    stale = sorted(listed - routes)
+    assert not stale, f"rows in PAGES for routes the app does not have (removed, or renamed?): {stale}"
+    keys = [page.key for page in PAGES]
+    assert len(keys) == len(set(keys)), "two rows in PAGES for the same route and target"
+    assert set(FORMS) <= routes, f"FORMS for routes the app does not have: {sorted(set(FORMS) - routes)}"
+
+
+def test_every_known_bug_names_a_row():
+    rows = {_case_key(path, target) for path, target in _graphql_cases()} | {page.key for page in PAGES}
+    assert not set(KNOWN_BUGS) - rows, f"KNOWN_BUGS for no row: {sorted(set(KNOWN_BUGS) - rows)}"
+
+
+def _path(page: Page, world: World, role: str) -> str:
+    values: dict[str, str] = {"slug": world.slug, "code": "en", "path": "nonsense"}
+    names = set(re.findall(r"\{(\w+)\}", page.path))
+    if "customer_id" in names:
+        values["customer_id"] = str(world.customer(role, page.target or "own").id)
+    if "user_id" in names:
+        values["user_id"] = str(world.doomed_users[role])
+    if "role_id" in names:
+        values["role_id"] = str(world.doomed_roles[role] if page.target == "doomed" else world.custom_role_id)
+    if "token_id" in names:
+        tokens = world.own_tokens if page.target == "own" else world.others_tokens
+        values["token_id"] = str(tokens[role])
+    return page.path.format(**values)
+
+
+async def _call(page: Page, world: World, role: str) -> int | str:
+    client = world.clients[role]
+    path = _path(page, world, role)
+    if page.method == "GET":
+        response = await client.get(path, follow_redirects=False)
+    else:
+        fill = FORMS.get((page.method, page.path))
+        form = fill(world, role, page.target) if fill else {}
+        data = {"_csrf_token": client.cookies["csrftoken"], **form}
+        response = await client.post(path, data=data, follow_redirects=False)
+    if page.path.endswith("/logout"):
+        # Rows run in any order: a role that signed out is signed in again for the next.
+        assert (await web_sign_in(client, world.slug, world.emails[role])).status_code == 303
+    elif response.headers.get("location", "").startswith(f"/t/{world.slug}/login"):
+        return "signed out"  # a lost session, not the route's answer: never a match
+    return response.status_code
+
+
+def _page_params() -> list[Any]:
+    return [pytest.param(page, id=page.key, marks=_known_bug(page.key)) for page in PAGES]
+
+
+@pytest.mark.parametrize("page", _page_params())
+async def test_page_as_each_role(page: Page, world: World):
+    observed = {role: await _call(page, world, role) for role in ROLES}
+    expected = dict(zip(ROLES, page.statuses, strict=True))
+    assert observed == expected, _diff(page.key, expected, observed)
