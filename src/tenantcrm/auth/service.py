@@ -230,8 +230,16 @@ async def principal_from_session(session: AsyncSession, tenant: Tenant, secret: 
     return _principal(tenant, user, role, scope, permissions)
 
 
-async def sign_out(session: AsyncSession, secret: str) -> None:
+async def sign_out(session: AsyncSession, principal: Principal, secret: str) -> None:
     await session.execute(delete(WebSession).where(WebSession.token_hash == _digest(secret)))
+    await audit.record(
+        session,
+        actor=principal,
+        action=audit.SIGN_OUT,
+        entity_type="user",
+        entity_id=str(principal.user_id),
+        changes={},
+    )
 
 
 # --- API tokens ---

@@ -105,7 +105,7 @@ class SignInController(Controller):
         settings: Settings = request.app.state.settings
         cookie_name = session_cookie_name(settings)
         raw = request.cookies.get(cookie_name, "")
-        await sign_out(web_scope.session, raw.partition(".")[2])
+        await sign_out(web_scope.session, web_scope.principal, raw.partition(".")[2])
         response = Redirect(f"/t/{slug}/login", status_code=303)
         response.delete_cookie(cookie_name, path="/")
         return response
