@@ -75,7 +75,11 @@ async def ensure_demo_tenant(db: Database, settings: Settings) -> DemoTenant:
         ring = master_key_ring(settings)
         for owner, created_at, values in _sample_customers(DEMO_CUSTOMERS - existing, owners):
             # Through the service, as its owner: PII encrypted, masked and indexed, writes audited.
-            service = CustomerService(session, owner, lambda: cipher_for(db, ring, tenant))
+            service = CustomerService(
+                session,
+                owner,
+                lambda need_version=None: cipher_for(db, ring, tenant, need_version=need_version),
+            )
             try:
                 customer = await service.create_customer(values)
             except InvalidInput:

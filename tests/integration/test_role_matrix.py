@@ -145,8 +145,8 @@ async def world(lifecycle, db, settings, app) -> AsyncIterator[World]:
     # are lent customers.write for this one call: it is the owner that matters here.
     ring = master_key_ring(settings)
 
-    def cipher():
-        return cipher_for(db, ring, tenant)
+    def cipher(need_version=None):
+        return cipher_for(db, ring, tenant, need_version=need_version)
 
     customers = {}
     for role in ROLES:

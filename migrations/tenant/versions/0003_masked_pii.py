@@ -1,4 +1,4 @@
-"""Masked forms of customer PII, kept beside the ciphertexts.
+"""Masked forms of customer PII, kept beside the ciphertexts; one customer per identity number.
 
 Revision ID: t0003
 Revises: t0002
@@ -21,8 +21,14 @@ FIELDS = ("national_id", "phone", "email", "address")
 def upgrade() -> None:
     for field in FIELDS:
         op.add_column("customers", sa.Column(f"{field}_masked", sa.Text))
+    # One customer per identity number, enforced by the database (the service checks first,
+    # for a friendly message; two officers saving the same person at once meet here).
+    op.drop_index("customers_national_id_bidx", "customers")
+    op.create_index("customers_national_id_bidx", "customers", ["national_id_bidx"], unique=True)
 
 
 def downgrade() -> None:
+    op.drop_index("customers_national_id_bidx", "customers")
+    op.create_index("customers_national_id_bidx", "customers", ["national_id_bidx"])
     for field in FIELDS:
         op.drop_column("customers", f"{field}_masked")

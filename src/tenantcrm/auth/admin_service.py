@@ -144,21 +144,23 @@ class AccessAdminService:
         await self._audit(audit.CREATE, "user", created.email, {"role": role, "team_id": team_id})
         return created
 
-    async def _grantable(self, role: str) -> uuid.UUID:
-        """The role's id, if the principal holds every permission of it: nobody hands out
-        more than they have (a user admin cannot make someone a full admin)."""
-        role_id = await self.session.scalar(select(Role.id).where(Role.name == role))
-        if role_id is None:
-            raise _refuse("role", "unknown_role", N_("Unknown role."))
+    async def _within_own_rights(self, role_id: uuid.UUID) -> None:
+        """Nobody acts on more than they hold: a user admin can neither make someone a full
+        admin nor demote or disable one."""
         held = set(
             await self.session.scalars(
                 select(RolePermission.permission).where(RolePermission.role_id == role_id)
             )
         )
         if not held <= self.principal.permissions:
-            raise _refuse(
-                "role", "beyond_own_rights", N_("You cannot give a role with rights you do not have.")
-            )
+            raise _refuse("role", "beyond_own_rights", N_("This needs rights you do not have yourself."))
+
+    async def _grantable(self, role: str) -> uuid.UUID:
+        """The id of a role the principal may hand out."""
+        role_id = await self.session.scalar(select(Role.id).where(Role.name == role))
+        if role_id is None:
+            raise _refuse("role", "unknown_role", N_("Unknown role."))
+        await self._within_own_rights(role_id)
         return role_id
 
     async def _user(self, user_id: uuid.UUID | str) -> User:
@@ -170,6 +172,7 @@ class AccessAdminService:
     async def assign(self, user_id: uuid.UUID | str, *, role: str, team_id: uuid.UUID | None) -> None:
         self.principal.require(ADMIN_USERS)
         user = await self._user(user_id)
+        await self._within_own_rights(user.role_id)
         role_id = await self._grantable(role)
         if team_id is not None:
             await self._team(team_id)
@@ -187,6 +190,7 @@ class AccessAdminService:
         user = await self._user(user_id)
         if user.id == self.principal.user_id:
             raise _refuse("status", "own_status", N_("You cannot disable yourself."))
+        await self._within_own_rights(user.role_id)
         user.status = "disabled" if status == "disabled" else "active"
         await self._audit(audit.PERMISSION_CHANGE, "user", user.id, {"status": user.status})
         if user.status == "disabled":
@@ -265,6 +269,10 @@ class AccessAdminService:
             raise _refuse("record_scope", "invalid_choice", N_("Choose one of the listed values."))
         if permissions - ALL_PERMISSIONS:
             raise _refuse("permissions", "unknown_permission", N_("Unknown permission."))
+        if not permissions <= self.principal.permissions:
+            raise _refuse(
+                "permissions", "beyond_own_rights", N_("A role cannot hold rights you do not have.")
+            )
 
     async def _role(self, role_id: uuid.UUID | str) -> Role:
         role = await self.session.get(Role, _uuid(role_id)) if _uuid(role_id) else None

@@ -5,12 +5,14 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, literal, or_, select, tuple_
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, joinedload
 
@@ -20,7 +22,7 @@ from tenantcrm.customers.identity import credit_code_problem, phone_problem, res
 from tenantcrm.customers.inputs import PII_FIELDS, strip_control, validate_customer
 from tenantcrm.customers.models import Customer, PiiAccess
 from tenantcrm.messages import N_
-from tenantcrm.pii.cipher import TenantCipher
+from tenantcrm.pii.cipher import TenantCipher, version_of
 from tenantcrm.pii.masking import (
     mask_address,
     mask_email,
@@ -32,6 +34,9 @@ from tenantcrm.pii.masking import (
 from tenantcrm.validation import FieldError, InvalidInput
 
 MAX_PAGE_SIZE = 100
+DUPLICATE_IDENTITY = FieldError(
+    "national_id", "duplicate", N_("A customer with this identity number already exists.")
+)
 INDEXED_PII = ("national_id", "phone")  # exact-match search and duplicate detection
 MASKS = {
     "national_id": mask_national_id,
@@ -39,7 +44,9 @@ MASKS = {
     "email": mask_email,
     "address": mask_address,
 }
-CipherSource = Callable[[], Awaitable[TenantCipher]]
+# Called with the key version a ciphertext needs, so a cipher cached before another process
+# rotated the tenant's key is refreshed instead of failing.
+CipherSource = Callable[[int | None], Awaitable[TenantCipher]]
 DEFAULT_PAGE_SIZE = 25
 SORT_FIELDS = ("created_at", "name", "monthly_income")
 
@@ -123,6 +130,15 @@ def parse_customer_id(value: str | uuid.UUID) -> uuid.UUID | None:
         return None
 
 
+def _pii_fingerprints(customer: Customer, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """What tells whether a PII field changed without decrypting it: the blind index where
+    there is one, else the ciphertext (new on every write, so a submitted value counts as a
+    change). Audit events record these fields as changed, never their values."""
+    return {
+        name: getattr(customer, f"{name}_bidx" if name in INDEXED_PII else f"{name}_enc") for name in fields
+    }
+
+
 def _escape_like(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -141,10 +157,10 @@ class CustomerService:
         self.principal = principal
         self._cipher_source = cipher
 
-    async def _cipher(self) -> TenantCipher:
+    async def _cipher(self, need_version: int | None = None) -> TenantCipher:
         if self._cipher_source is None:
             raise RuntimeError("this CustomerService was built without access to PII keys")
-        return await self._cipher_source()
+        return await self._cipher_source(need_version)
 
     def _in_scope(self, statement: Select[Any]) -> Select[Any]:
         """The principal's record scope: its own customers, its team's, or all of the tenant's.
@@ -267,9 +283,9 @@ class CustomerService:
         customer = Customer(
             id=uuid.uuid4(), owner_id=self.principal.user_id, team_id=self.principal.team_id, **values
         )
-        await self._store_pii(customer, pii)
-        self.session.add(customer)
-        await self.session.flush()
+        async with self._guarding_identity():
+            await self._store_pii(customer, pii)
+            self.session.add(customer)
         await audit.record(
             self.session,
             actor=self.principal,
@@ -285,15 +301,13 @@ class CustomerService:
         customer = await self.get_customer(customer_id)
         values = validate_customer(data, partial=True, current_kind=customer.kind)
         pii = {name: values.pop(name) for name in PII_FIELDS if name in values}
-        # PII is compared by its masked form: the stored value is never decrypted to diff it.
-        before = {name: getattr(customer, name) for name in values}
-        before |= {name: getattr(customer, f"{name}_masked") for name in pii}
-        for name, value in values.items():
-            setattr(customer, name, value)
-        await self._store_pii(customer, pii)
-        after = values | {name: getattr(customer, f"{name}_masked") for name in pii}
-        customer.updated_at = datetime.now(UTC)
-        await self.session.flush()
+        before = {name: getattr(customer, name) for name in values} | _pii_fingerprints(customer, pii)
+        async with self._guarding_identity():
+            for name, value in values.items():
+                setattr(customer, name, value)
+            await self._store_pii(customer, pii)
+            customer.updated_at = datetime.now(UTC)
+        after = values | _pii_fingerprints(customer, pii)
         if changes := audit.diff(before, after, redact=PII_FIELDS):
             await audit.record(
                 self.session,
@@ -329,23 +343,30 @@ class CustomerService:
         version = cipher.current_version
         customer.pii_key_version = version if current is None else min(current, version)
 
+    @asynccontextmanager
+    async def _guarding_identity(self) -> AsyncIterator[None]:
+        """Make the block's changes inside a savepoint: a duplicate identity number that slipped
+        past the check (two writers at once) is refused by the unique index, undone, and
+        reported like the check would report it."""
+        try:
+            async with self.session.begin_nested():
+                yield
+                await self.session.flush()
+        except IntegrityError as exc:
+            if "customers_national_id_bidx" not in str(exc.orig):
+                raise
+            raise InvalidInput([DUPLICATE_IDENTITY]) from None
+
     async def _refuse_duplicate_identity(self, customer: Customer) -> None:
         # Tenant-wide, not scoped: the same person must not be entered twice by two officers.
-        duplicate = await self.session.scalar(
-            select(Customer.id)
-            .where(Customer.national_id_bidx == customer.national_id_bidx, Customer.id != customer.id)
-            .limit(1)
-        )
-        if duplicate is not None:
-            raise InvalidInput(
-                [
-                    FieldError(
-                        "national_id",
-                        "duplicate",
-                        N_("A customer with this identity number already exists."),
-                    )
-                ]
+        with self.session.no_autoflush:  # the row's own new index must not be flushed yet
+            duplicate = await self.session.scalar(
+                select(Customer.id)
+                .where(Customer.national_id_bidx == customer.national_id_bidx, Customer.id != customer.id)
+                .limit(1)
             )
+        if duplicate is not None:
+            raise InvalidInput([DUPLICATE_IDENTITY])
 
     async def reveal_pii(
         self, customer_id: str | uuid.UUID, fields: list[str], *, purpose: str, channel: str
@@ -381,10 +402,12 @@ class CustomerService:
             entity_id=str(customer.id),
             changes={"fields": wanted, "purpose": purpose, "channel": channel},
         )
-        cipher = await self._cipher()
-        return {
-            name: None
-            if (blob := getattr(customer, f"{name}_enc")) is None
-            else cipher.decrypt("customers", f"{name}_enc", customer.id, blob)
-            for name in wanted
-        }
+        revealed: dict[str, str | None] = {}
+        for name in wanted:
+            blob = getattr(customer, f"{name}_enc")
+            if blob is None:
+                revealed[name] = None
+                continue
+            cipher = await self._cipher(need_version=version_of(blob))
+            revealed[name] = cipher.decrypt("customers", f"{name}_enc", customer.id, blob)
+        return revealed

@@ -72,7 +72,7 @@ async def graphql_context(request: Request) -> AsyncGenerator[GraphQLContext | N
             context = GraphQLContext(
                 principal=principal,
                 session=session,
-                cipher=lambda: cipher_for(db, ring, tenant),
+                cipher=lambda need_version=None: cipher_for(db, ring, tenant, need_version=need_version),
                 lock=asyncio.Lock(),
             )
             yield context

@@ -21,7 +21,7 @@ from tenantcrm.customers.service import (
     CustomerService,
 )
 from tenantcrm.graphql.context import GraphQLContext
-from tenantcrm.graphql.errors import InputError, NotFoundError, PermissionError, PublicError
+from tenantcrm.graphql.errors import FieldError, InputError, NotFoundError, PermissionError, PublicError
 from tenantcrm.validation import InvalidInput
 
 
@@ -319,6 +319,15 @@ class CustomerMutations:
         self, info: Info[GraphQLContext, None], customer_id: strawberry.ID, fields: list[str], purpose: str
     ) -> RevealCustomerPiiResult:
         ctx = info.context
+        if len(info.operation.selection_set.selections) != 1:
+            # Any other error in the operation would roll back the access log while the
+            # clear values still went out: a reveal stands alone.
+            return InputError(
+                message="revealCustomerPii must be the only field of its operation; nothing was revealed.",
+                fields=[
+                    FieldError(field="customerId", code="not_alone", message="Send the reveal on its own.")
+                ],
+            )
         service = CustomerService(ctx.session, ctx.principal, ctx.cipher)
         names = [PII_FIELD_NAMES.get(name, name) for name in fields]
         try:

@@ -75,4 +75,8 @@ async def provide_web_scope(request: Request, slug: str) -> AsyncGenerator[WebSc
             raise NotSignedIn(slug)
         request.scope["principal"] = principal  # type: ignore[typeddict-unknown-key]
         ring = request.app.state.key_ring
-        yield WebScope(principal=principal, session=session, cipher=lambda: cipher_for(db, ring, tenant))
+        yield WebScope(
+            principal=principal,
+            session=session,
+            cipher=lambda need_version=None: cipher_for(db, ring, tenant, need_version=need_version),
+        )

@@ -190,3 +190,29 @@ async def test_a_user_admin_cannot_hand_out_rights_it_does_not_have(db, org):
         with pytest.raises(InvalidInput):
             await service.assign(user_admin.user_id, role="admin", team_id=None)
         assert (await service.invite_user(email="reader@example.com", role="viewer")).role == "viewer"
+
+
+async def test_nobody_acts_beyond_their_own_rights(db, org):
+    fixture, admin = org
+    await as_admin(
+        db,
+        org,
+        lambda s: s.create_role("role_admin", record_scope="all", permissions={"admin.roles", "admin.users"}),
+    )
+    email = await add_user(db, fixture.tenant, "role_admin")
+    role_admin = await principal_of(db, fixture.tenant, email)
+    async with tenant_session(db, fixture.tenant) as session:
+        service = AccessAdminService(session, role_admin)
+        roles = {r.name: r for r in await service.list_roles()}
+        with pytest.raises(InvalidInput):  # may not give its own role pii.reveal
+            await service.update_role(
+                roles["role_admin"].id,
+                record_scope="all",
+                permissions={"admin.roles", "admin.users", "pii.reveal"},
+            )
+        with pytest.raises(InvalidInput):
+            await service.create_role("snoop", record_scope="all", permissions={"audit.read"})
+        with pytest.raises(InvalidInput):  # may not demote or disable a full admin
+            await service.assign(admin.user_id, role="viewer", team_id=None)
+        with pytest.raises(InvalidInput):
+            await service.set_status(admin.user_id, "disabled")

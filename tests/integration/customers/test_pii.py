@@ -39,7 +39,11 @@ async def bank(lifecycle, db, settings):
     ring = master_key_ring(settings)
 
     def service(session, principal):
-        return CustomerService(session, principal, lambda: cipher_for(db, ring, fixture.tenant))
+        return CustomerService(
+            session,
+            principal,
+            lambda need_version=None: cipher_for(db, ring, fixture.tenant, need_version=need_version),
+        )
 
     admin = await principal_of(db, fixture.tenant, fixture.admin_email)
     return fixture, admin, service, ring
@@ -112,7 +116,9 @@ async def test_blind_index_search_finds_exact_matches_only_within_the_tenant(db,
     other_admin = await principal_of(db, other.tenant, other.admin_email)
     async with tenant_session(db, other.tenant) as session:
         await CustomerService(
-            session, other_admin, lambda: cipher_for(db, ring, other.tenant)
+            session,
+            other_admin,
+            lambda need_version=None: cipher_for(db, ring, other.tenant, need_version=need_version),
         ).create_customer({"name": "别家客户", "national_id": national_id})
     async with tenant_session(db, fixture.tenant) as session:
         svc = service(session, admin)
@@ -291,3 +297,55 @@ async def test_editing_on_the_web_keeps_pii_left_blank(client, db, bank):
     async with tenant_session(db, fixture.tenant) as session:
         row = await session.get(Customer, created.id)
         assert row.name == "王五 改" and row.phone_masked == "138****5678" and row.national_id_enc is not None
+
+
+async def test_two_officers_saving_the_same_person_at_once_make_one_customer(db, bank):
+    import asyncio
+
+    fixture, admin, service, _ = bank
+    national_id = fresh_id()
+
+    async def save():
+        async with tenant_session(db, fixture.tenant) as session:
+            return await service(session, admin).create_customer(
+                {"name": "同一人", "national_id": national_id}
+            )
+
+    results = await asyncio.gather(save(), save(), return_exceptions=True)
+    assert sum(isinstance(r, Customer) for r in results) == 1
+    refused = next(r for r in results if not isinstance(r, Customer))
+    assert isinstance(refused, InvalidInput) and refused.for_field("national_id").code == "duplicate"
+
+
+async def test_updating_to_another_customers_identity_number_is_refused(db, bank):
+    fixture, admin, service, _ = bank
+    taken = fresh_id()
+    await create(db, bank, national_id=taken)
+    other = await create(db, bank, national_id=fresh_id())
+    async with tenant_session(db, fixture.tenant) as session:
+        with pytest.raises(InvalidInput) as refused:
+            await service(session, admin).update_customer(other.id, {"national_id": taken})
+    assert refused.value.for_field("national_id").code == "duplicate"
+
+
+async def test_a_pii_change_is_audited_even_when_its_mask_stays_the_same(db, bank):
+    fixture, admin, service, _ = bank
+    created = await create(db, bank, phone="13800001234")
+    async with tenant_session(db, fixture.tenant) as session:
+        await service(session, admin).update_customer(created.id, {"phone": "13899991234"})
+        events = await list_events(session, admin, action="update", entity_id=str(created.id))
+    assert events.events[0].changes == {"phone": {"from": "[redacted]", "to": "[redacted]"}}
+
+
+async def test_a_graphql_reveal_must_stand_alone(client, db, bank):
+    fixture, *_ = bank
+    created = await create(db, bank, phone=PHONE)
+    token = await api_token_for(db, fixture.tenant, fixture.admin_email)
+    query = f"""mutation {{
+      r: revealCustomerPii(customerId: "{created.id}", fields: ["phone"], purpose: "核对") {{
+        __typename ... on RevealedPii {{ phone }} }}
+      other: createCustomer(input: {{kind: INDIVIDUAL, name: "x"}}) {{ __typename }} }}"""
+    body = (
+        await client.post("/graphql", json={"query": query}, headers={"Authorization": f"Bearer {token}"})
+    ).json()
+    assert body["data"]["r"] == {"__typename": "InputError"} and PHONE not in str(body)

@@ -17,7 +17,11 @@ async def logged(lifecycle, db, settings):
     admin = await principal_of(db, fixture.tenant, fixture.admin_email)
     ring = master_key_ring(settings)
     async with tenant_session(db, fixture.tenant) as session:
-        service = CustomerService(session, admin, lambda: cipher_for(db, ring, fixture.tenant))
+        service = CustomerService(
+            session,
+            admin,
+            lambda need_version=None: cipher_for(db, ring, fixture.tenant, need_version=need_version),
+        )
         customer = await service.create_customer({"name": "审计页客户", "phone": "13912345678"})
         await service.reveal_pii(customer.id, ["phone"], purpose="电话回访核实", channel="web")
     return fixture, customer
