@@ -437,11 +437,11 @@ async def list_pii_access(
         query = query.where(PiiAccess.at < until)
     if after_id is not None:
         query = query.where(PiiAccess.id < after_id)
-    rows = list((await session.execute(query.order_by(PiiAccess.id.desc()).limit(size + 1))).tuples())
+    rows = [tuple(row) for row in await session.execute(query.order_by(PiiAccess.id.desc()).limit(size + 1))]
     return PiiAccessPage(entries=rows[:size], has_next_page=len(rows) > size)
 
 
 async def list_actors(session: AsyncSession, principal: Principal) -> list[tuple[uuid.UUID, str]]:
     """The tenant's users as (id, e-mail), for the log pages' filters. Needs `audit.read`."""
     principal.require(AUDIT_READ)
-    return list((await session.execute(select(User.id, User.email).order_by(User.email))).tuples())
+    return [tuple(row) for row in await session.execute(select(User.id, User.email).order_by(User.email))]
