@@ -1,0 +1,1 @@
+"""Loans: products, exact repayment schedules, repayments, arrears and classification."""
