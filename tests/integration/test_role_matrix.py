@@ -205,7 +205,7 @@ def _known_bug(key: str) -> list[Any]:
 
 ALLOWED, DENIED, HIDDEN = "allowed", "denied", "hidden"
 A, D, H = ALLOWED, DENIED, HIDDEN
-SUCCESS_TYPES = {"Customer", "CustomerConnection", "RevealedPii", "Viewer"}
+SUCCESS_TYPES = {"Customer", "CustomerConnection", "LoanSchedule", "RevealedPii", "Viewer"}
 
 
 # The example's name, with the target customer in brackets when it names one.
@@ -215,6 +215,7 @@ SUCCESS_TYPES = {"Customer", "CustomerConnection", "RevealedPii", "Viewer"}
 # Columns: admin, manager, loan_officer, risk_officer, auditor, viewer (ROLES).
 EXPECTED: dict[str, tuple[str, ...]] = {
     "viewer":                   (A, A, A, A, A, A),
+    "loanSchedule":             (A, A, A, A, A, A),
     "createCustomer":           (A, A, A, D, D, D),
     "customerById[own]":        (A, A, A, A, A, A),
     "customerById[team]":       (A, A, A, A, A, A),

@@ -21,6 +21,7 @@ from strawberry.types import ExecutionContext, Info
 from tenantcrm.graphql.context import GraphQLContext
 from tenantcrm.graphql.customers import CustomerMutations, CustomerQueries
 from tenantcrm.graphql.errors import should_mask
+from tenantcrm.graphql.loans import LoanQueries
 from tenantcrm.settings import REPO_ROOT
 
 logger = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ class ViewerQueries:
 
 
 @strawberry.type
-class Query(CustomerQueries, ViewerQueries):
+class Query(CustomerQueries, LoanQueries, ViewerQueries):
     pass
 
 

@@ -88,6 +88,20 @@ def _reveal_customer_pii(run: Run) -> None:
     assert (result["nationalId"], result["phone"], result["email"], result["address"]) == (None,) * 4
 
 
+def _loan_schedule(run: Run) -> None:
+    schedule = run.data["loanSchedule"]
+    assert schedule["__typename"] == "LoanSchedule"
+    rows = schedule["installments"]
+    assert len(rows) == 120 and {row["payment"] for row in rows[:-1]} == {"31673.22"}
+    assert rows[0] == {
+        "number": 1,
+        "dueDate": "2027-01-01",
+        "principal": "19423.22",
+        "interest": "12250.00",
+        "payment": "31673.22",
+    }
+
+
 def _viewer(run: Run) -> None:
     viewer = run.data["viewer"]
     assert viewer["__typename"] == "Viewer"
@@ -101,6 +115,7 @@ EXPECTED: dict[str, Callable[[Run], None]] = {
     "createCustomer": _create_customer,
     "updateCustomer": _update_customer,
     "revealCustomerPii": _reveal_customer_pii,
+    "loanSchedule": _loan_schedule,
     "viewer": _viewer,
 }
 
