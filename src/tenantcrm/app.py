@@ -25,6 +25,7 @@ from tenantcrm.tenancy.provisioning import bootstrap
 from tenantcrm.web.auth import SignInController, set_language
 from tenantcrm.web.customers import CustomerPages
 from tenantcrm.web.errors import EXCEPTION_HANDLERS
+from tenantcrm.web.loans import LoanPages
 from tenantcrm.web.rendering import page
 from tenantcrm.web.scope import provide_web_scope
 from tenantcrm.web.settings import SettingsPages
@@ -94,6 +95,7 @@ def create_app(settings: Settings, admin_url: str, *, database: Database | None 
             set_language,
             SignInController,
             CustomerPages,
+            LoanPages,
             SettingsPages,
             graphql,
             create_static_files_router(path="/static", directories=[settings.web_dir / "static"]),

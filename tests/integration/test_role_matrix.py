@@ -460,6 +460,7 @@ PAGES: tuple[Page, ...] = (
     Page("POST", "/t/{slug}/login",                               (303, 303, 303, 303, 303, 303)),
     Page("POST", "/t/{slug}/logout",                              (303, 303, 303, 303, 303, 303)),
     Page("GET",  "/t/{slug}/customers",                           (200, 200, 200, 200, 200, 200)),
+    Page("GET",  "/t/{slug}/loans/calculator",                    (200, 200, 200, 200, 200, 200)),
     Page("POST", "/t/{slug}/customers",                           (303, 303, 303, 303, 303, 303)),
     Page("GET",  "/t/{slug}/customers/new",                       (200, 200, 200, 403, 403, 403)),
     Page("POST", "/t/{slug}/customers/new",                       (303, 303, 303, 403, 403, 403)),
