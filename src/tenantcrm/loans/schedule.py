@@ -7,7 +7,7 @@ import calendar
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, localcontext
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 CENT = Decimal("0.01")
 EQUAL_INSTALLMENT = "equal_installment"  # 等额本息
@@ -104,19 +104,32 @@ def build_schedule(
             return Schedule(
                 (Installment(1, due(term_months), amount, interest, amount + interest, Decimal("0.00")),)
             )
-        rows = _amortise(amount, rate, term_months, method, due, ROUND_HALF_UP)
-        if any(row.balance_after == 0 for row in rows[:-1]):
-            # Rounding the instalment up every month would repay a tiny loan before its last
-            # month; rounding down leaves the remainder to the last instalment instead.
-            rows = _amortise(amount, rate, term_months, method, due, ROUND_DOWN)
+        level = _level_payment(amount, rate, term_months) if method == EQUAL_INSTALLMENT else None
+        even_principal = cents(amount / term_months)
+        rows = _amortise(amount, rate, term_months, method, due, level, even_principal)
+        while _repaid_early(rows) and (level or even_principal) > CENT:
+            # Rounding up every month (and interest rounding down to nothing on tiny balances)
+            # would repay a tiny loan before its last month: a cent less each month, and the last
+            # instalment takes the remainder. Real loans never get here.
+            level = level - CENT if level is not None else None
+            even_principal = even_principal - CENT if level is None else even_principal
+            rows = _amortise(amount, rate, term_months, method, due, level, even_principal)
     return Schedule(tuple(rows))
 
 
+def _repaid_early(rows: list[Installment]) -> bool:
+    return any(row.balance_after == 0 for row in rows[:-1])
+
+
 def _amortise(
-    amount: Decimal, rate: Decimal, n: int, method: str, due: Callable[[int], date], rounding: str
+    amount: Decimal,
+    rate: Decimal,
+    n: int,
+    method: str,
+    due: Callable[[int], date],
+    level: Decimal | None,
+    even_principal: Decimal,
 ) -> list[Installment]:
-    level = _level_payment(amount, rate, n, rounding) if method == EQUAL_INSTALLMENT else None
-    even_principal = (amount / n).quantize(CENT, rounding=rounding)
     rows: list[Installment] = []
     balance = amount
     for number in range(1, n + 1):
@@ -134,11 +147,9 @@ def _amortise(
     return rows
 
 
-def _level_payment(amount: Decimal, rate: Decimal, n: int, rounding: str) -> Decimal:
+def _level_payment(amount: Decimal, rate: Decimal, n: int) -> Decimal:
     """The 等额本息 (equal instalment) payment, to the cent."""
     if rate == 0:
-        exact = amount / n
-    else:
-        growth = (1 + rate) ** n
-        exact = amount * rate * growth / (growth - 1)
-    return exact.quantize(CENT, rounding=rounding)
+        return cents(amount / n)
+    growth = (1 + rate) ** n
+    return cents(amount * rate * growth / (growth - 1))

@@ -7,7 +7,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tenantcrm.loans.schedule import (
@@ -40,6 +40,8 @@ def test_every_schedule_reconciles_to_the_cent(amount, rate, term, method):
     assert schedule.total_payment == amount + schedule.total_interest
 
 
+@example(amount=Decimal("100.00"), rate=Decimal("0.000347"), term=359)  # interest rounds to 0
+@example(amount=Decimal("100.00"), rate=Decimal("0"), term=180)  # a rounded-up cent a month
 @settings(max_examples=200, deadline=None)
 @given(amount=amounts, rate=rates, term=st.integers(min_value=2, max_value=360))
 def test_equal_installments_are_equal_but_the_last(amount, rate, term):
