@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import socket
 import threading
@@ -14,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from hypothesis import settings as settings_profiles
 
 from tenantcrm.auth.service import create_api_token, find_user_by_email, upsert_user
 from tenantcrm.database import Database
@@ -25,6 +27,12 @@ from tenantcrm.tenancy.tenant import Tenant
 from tests.database_server import postgres_server
 
 PASSWORD = "correct horse battery"
+
+# CI explores the same examples every run (a red build must mean a change broke something);
+# local runs keep searching with fresh random examples.
+settings_profiles.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    settings_profiles.load_profile("ci")
 
 
 @pytest.fixture(scope="session")
