@@ -21,7 +21,7 @@ from tenantcrm.customers.regions import REGIONS
 from tenantcrm.customers.service import CustomerService
 from tenantcrm.database import Database
 from tenantcrm.pii.keys import master_key_ring
-from tenantcrm.pii.store import cipher_for
+from tenantcrm.pii.store import cipher_source
 from tenantcrm.settings import Settings
 from tenantcrm.tenancy.provisioning import ProvisioningError, TenantLifecycle
 from tenantcrm.tenancy.session import tenant_session
@@ -78,7 +78,7 @@ async def ensure_demo_tenant(db: Database, settings: Settings) -> DemoTenant:
             service = CustomerService(
                 session,
                 owner,
-                lambda need_version=None: cipher_for(db, ring, tenant, need_version=need_version),
+                cipher_source(db, ring, tenant),
             )
             try:
                 customer = await service.create_customer(values)

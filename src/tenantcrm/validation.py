@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 
@@ -23,3 +24,13 @@ class InvalidInput(Exception):
 
     def for_field(self, field: str) -> FieldError | None:
         return next((e for e in self.errors if e.field == field), None)
+
+
+def parse_uuid(value: object) -> uuid.UUID | None:
+    """An id from a URL, form or API argument; None for anything that is not one."""
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None

@@ -16,7 +16,7 @@ from tenantcrm.auth.passwords import generate_password, password_problem
 from tenantcrm.auth.permissions import ALL_PERMISSIONS, RECORD_SCOPES, Principal
 from tenantcrm.auth.service import create_api_token, find_user_by_email, normalize_email, upsert_user
 from tenantcrm.messages import N_
-from tenantcrm.validation import FieldError, InvalidInput
+from tenantcrm.validation import FieldError, InvalidInput, parse_uuid
 
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 ROLE_NAME = re.compile(r"[a-z][a-z0-9_]{1,39}")
@@ -164,7 +164,7 @@ class AccessAdminService:
         return role_id
 
     async def _user(self, user_id: uuid.UUID | str) -> User:
-        user = await self.session.get(User, _uuid(user_id)) if _uuid(user_id) else None
+        user = await self.session.get(User, parse_uuid(user_id)) if parse_uuid(user_id) else None
         if user is None:
             raise NotFound
         return user
@@ -221,7 +221,7 @@ class AccessAdminService:
         return team
 
     async def _team(self, team_id: uuid.UUID | str) -> Team:
-        team = await self.session.get(Team, _uuid(team_id)) if _uuid(team_id) else None
+        team = await self.session.get(Team, parse_uuid(team_id)) if parse_uuid(team_id) else None
         if team is None:
             raise _refuse("team", "unknown_team", N_("Unknown team."))
         return team
@@ -275,7 +275,7 @@ class AccessAdminService:
             )
 
     async def _role(self, role_id: uuid.UUID | str) -> Role:
-        role = await self.session.get(Role, _uuid(role_id)) if _uuid(role_id) else None
+        role = await self.session.get(Role, parse_uuid(role_id)) if parse_uuid(role_id) else None
         if role is None:
             raise NotFound
         return role
@@ -367,18 +367,9 @@ class AccessAdminService:
 
     async def revoke_token(self, token_id: uuid.UUID | str) -> None:
         self.principal.require(TOKENS)
-        token = await self.session.get(ApiToken, _uuid(token_id)) if _uuid(token_id) else None
+        token = await self.session.get(ApiToken, parse_uuid(token_id)) if parse_uuid(token_id) else None
         if token is None or (token.user_id != self.principal.user_id and not self.principal.can(ADMIN_USERS)):
             raise NotFound
         if token.revoked_at is None:
             token.revoked_at = datetime.now(UTC)
             await self._audit(audit.DELETE, "api_token", token.id, {"name": token.name})
-
-
-def _uuid(value: uuid.UUID | str) -> uuid.UUID | None:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None

@@ -19,7 +19,6 @@ RISK_LEVELS = ("low", "medium", "high")
 STATUSES = ("prospect", "active", "settled", "closed")
 NAME_MAX = 200
 INCOME_MAX = Decimal("1000000000000")
-FIELDS = ("kind", "name", "region_code", "monthly_income", "risk_level", "status")
 PII_FIELDS = ("national_id", "phone", "email", "address")
 ADDRESS_MAX = 200
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")

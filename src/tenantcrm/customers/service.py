@@ -7,7 +7,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,7 +31,7 @@ from tenantcrm.pii.masking import (
     normalize_national_id,
     normalize_phone,
 )
-from tenantcrm.validation import FieldError, InvalidInput
+from tenantcrm.validation import FieldError, InvalidInput, parse_uuid
 
 MAX_PAGE_SIZE = 100
 DUPLICATE_IDENTITY = FieldError(
@@ -83,7 +83,6 @@ class CustomerPage:
     has_next_page: bool
     has_previous_page: bool
     total_count: int | None = None
-    order: CustomerOrder = field(default_factory=CustomerOrder)
 
     @property
     def start_cursor(self) -> str | None:
@@ -119,15 +118,6 @@ def decode_cursor(cursor: str, order: CustomerOrder) -> uuid.UUID:
         return uuid.UUID(customer_id)
     except (ValueError, TypeError, AttributeError, RecursionError) as exc:
         raise InvalidCursor("invalid cursor") from exc
-
-
-def parse_customer_id(value: str | uuid.UUID) -> uuid.UUID | None:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(value)
-    except (ValueError, AttributeError, TypeError):
-        return None
 
 
 def _pii_fingerprints(customer: Customer, fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -243,7 +233,6 @@ class CustomerService:
             has_next_page=more if not backwards else cursor is not None,
             has_previous_page=more if backwards else cursor is not None,
             total_count=total,
-            order=order,
         )
 
     async def count_customers(self, filter: CustomerFilter | None = None) -> int:
@@ -256,7 +245,7 @@ class CustomerService:
 
     async def get_customer(self, customer_id: str | uuid.UUID) -> Customer:
         self.principal.require(CUSTOMERS_READ)
-        parsed = parse_customer_id(customer_id)
+        parsed = parse_uuid(customer_id)
         customer = None
         if parsed is not None:
             customer = await self.session.scalar(

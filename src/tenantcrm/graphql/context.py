@@ -15,7 +15,7 @@ from tenantcrm.auth.permissions import Principal
 from tenantcrm.auth.service import principal_from_api_token, split_api_token
 from tenantcrm.customers.service import CipherSource
 from tenantcrm.database import Database
-from tenantcrm.pii.store import cipher_for
+from tenantcrm.pii.store import cipher_source
 from tenantcrm.tenancy.registry import find_tenant_by_id
 from tenantcrm.tenancy.session import tenant_session
 from tenantcrm.tenancy.tenant import ACTIVE, SUSPENDED
@@ -72,7 +72,7 @@ async def graphql_context(request: Request) -> AsyncGenerator[GraphQLContext | N
             context = GraphQLContext(
                 principal=principal,
                 session=session,
-                cipher=lambda need_version=None: cipher_for(db, ring, tenant, need_version=need_version),
+                cipher=cipher_source(db, ring, tenant),
                 lock=asyncio.Lock(),
             )
             yield context

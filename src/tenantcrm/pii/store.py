@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Awaitable
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -109,3 +110,12 @@ async def cipher_for(
 def forget(tenant_id: str) -> None:
     """Drop the cached cipher (after rotation, or when the tenant is deleted)."""
     _cache.pop(tenant_id, None)
+
+
+def cipher_source(db: Database, ring: KeyProvider, tenant: Tenant):
+    """What services are handed: the tenant's cipher on demand, refreshed for a newer version."""
+
+    def source(need_version: int | None = None) -> Awaitable[TenantCipher]:
+        return cipher_for(db, ring, tenant, need_version=need_version)
+
+    return source

@@ -14,7 +14,7 @@ from tenantcrm.auth.permissions import Principal
 from tenantcrm.auth.service import principal_from_session, split_session_cookie
 from tenantcrm.customers.service import CipherSource
 from tenantcrm.database import Database
-from tenantcrm.pii.store import cipher_for
+from tenantcrm.pii.store import cipher_source
 from tenantcrm.settings import Settings
 from tenantcrm.tenancy.registry import find_tenant_by_id
 from tenantcrm.tenancy.session import tenant_session
@@ -78,5 +78,5 @@ async def provide_web_scope(request: Request, slug: str) -> AsyncGenerator[WebSc
         yield WebScope(
             principal=principal,
             session=session,
-            cipher=lambda need_version=None: cipher_for(db, ring, tenant, need_version=need_version),
+            cipher=cipher_source(db, ring, tenant),
         )

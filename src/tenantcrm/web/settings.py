@@ -30,7 +30,7 @@ from tenantcrm.auth.admin_service import (
 )
 from tenantcrm.auth.permissions import ALL_PERMISSIONS, BUILT_IN_ROLE_NAMES, RECORD_SCOPES, PermissionDenied
 from tenantcrm.messages import N_
-from tenantcrm.validation import FieldError, InvalidInput
+from tenantcrm.validation import FieldError, InvalidInput, parse_uuid
 from tenantcrm.web.rendering import is_htmx, page
 from tenantcrm.web.scope import WebScope
 
@@ -117,16 +117,9 @@ def _query(filters: dict[str, Any]) -> str:
     return urlencode({k: v for k, v in filters.items() if v})
 
 
-def _uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
-
-
 def _key(value: str) -> str:
     """A row's id as the page writes it (the service has already found the row by it)."""
-    return str(_uuid(value) or value)
+    return str(parse_uuid(value) or value)
 
 
 def _team_id(value: object) -> uuid.UUID | None:
@@ -134,7 +127,7 @@ def _team_id(value: object) -> uuid.UUID | None:
     text = str(value or "").strip()
     if not text:
         return None
-    if (team_id := _uuid(text)) is None:
+    if (team_id := parse_uuid(text)) is None:
         raise InvalidInput([FieldError("team", "unknown_team", N_("Unknown team."))])
     return team_id
 
@@ -187,7 +180,7 @@ class SettingsPages(Controller):
     ) -> Response:
         """Filters are codes, ids and dates, never personal data, so they may sit in the URL."""
         filters = {
-            "actor": actor if _uuid(actor or "") else None,
+            "actor": actor if parse_uuid(actor or "") else None,
             "action": action or None,
             "entity_type": entity_type or None,
             "since": since or "",
@@ -231,8 +224,8 @@ class SettingsPages(Controller):
         result = await audit.list_pii_access(
             web_scope.session,
             web_scope.principal,
-            user_id=_uuid(user or ""),
-            customer_id=_uuid(customer or ""),
+            user_id=parse_uuid(user or ""),
+            customer_id=parse_uuid(customer or ""),
             since=_day(since),
             until=_day(until, next_day=True),
             after_id=after,
@@ -294,7 +287,7 @@ class SettingsPages(Controller):
             )
         service = AccessAdminService(scope.session, scope.principal)
         users = await service.list_users()
-        user = next((u for u in users if u.id == _uuid(user_id)), None)
+        user = next((u for u in users if u.id == parse_uuid(user_id)), None)
         if user is None:
             raise NotFoundException()
         return _render(
@@ -474,7 +467,7 @@ class SettingsPages(Controller):
                 return await self._roles(request, web_scope, status_code=422, row_errors={role_id: invalid})
             slug = web_scope.tenant.slug
             return Redirect(f"/t/{slug}/settings/roles?saved={role_id}#role-{role_id}", status_code=303)
-        role = next((r for r in await service.list_roles() if r.id == _uuid(role_id)), None)
+        role = next((r for r in await service.list_roles() if r.id == parse_uuid(role_id)), None)
         if role is None:
             raise NotFoundException()
         return _render(

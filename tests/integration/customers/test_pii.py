@@ -14,7 +14,7 @@ from tenantcrm.customers.service import CustomerFilter, CustomerService
 from tenantcrm.pii.cipher import PiiDecryptionError, decryption_count
 from tenantcrm.pii.keys import master_key_ring
 from tenantcrm.pii.rotation import rotate_tenant
-from tenantcrm.pii.store import cipher_for, forget
+from tenantcrm.pii.store import cipher_source, forget
 from tenantcrm.tenancy.session import tenant_session
 from tenantcrm.validation import InvalidInput
 from tests.conftest import add_user, api_token_for, make_tenant, principal_of, web_sign_in
@@ -42,7 +42,7 @@ async def bank(lifecycle, db, settings):
         return CustomerService(
             session,
             principal,
-            lambda need_version=None: cipher_for(db, ring, fixture.tenant, need_version=need_version),
+            cipher_source(db, ring, fixture.tenant),
         )
 
     admin = await principal_of(db, fixture.tenant, fixture.admin_email)
@@ -118,7 +118,7 @@ async def test_blind_index_search_finds_exact_matches_only_within_the_tenant(db,
         await CustomerService(
             session,
             other_admin,
-            lambda need_version=None: cipher_for(db, ring, other.tenant, need_version=need_version),
+            cipher_source(db, ring, other.tenant),
         ).create_customer({"name": "别家客户", "national_id": national_id})
     async with tenant_session(db, fixture.tenant) as session:
         svc = service(session, admin)

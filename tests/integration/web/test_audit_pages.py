@@ -6,7 +6,7 @@ import pytest
 
 from tenantcrm.customers.service import CustomerService
 from tenantcrm.pii.keys import master_key_ring
-from tenantcrm.pii.store import cipher_for
+from tenantcrm.pii.store import cipher_source
 from tenantcrm.tenancy.session import tenant_session
 from tests.conftest import add_user, make_tenant, principal_of, web_sign_in
 
@@ -20,7 +20,7 @@ async def logged(lifecycle, db, settings):
         service = CustomerService(
             session,
             admin,
-            lambda need_version=None: cipher_for(db, ring, fixture.tenant, need_version=need_version),
+            cipher_source(db, ring, fixture.tenant),
         )
         customer = await service.create_customer({"name": "审计页客户", "phone": "13912345678"})
         await service.reveal_pii(customer.id, ["phone"], purpose="电话回访核实", channel="web")
