@@ -101,6 +101,7 @@ def tenants_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def tokens_create(settings: Settings, args: argparse.Namespace) -> int:
+    from tenantcrm.audit import service as audit
     from tenantcrm.auth.service import create_api_token, find_user_by_email
     from tenantcrm.tenancy.session import tenant_session
 
@@ -113,6 +114,15 @@ def tokens_create(settings: Settings, args: argparse.Namespace) -> int:
             if user is None or user.status != "active":
                 raise CommandError(f"no active user {args.email!r} in tenant {args.tenant!r}")
             token = await create_api_token(session, tenant, user, args.name)
+            await audit.record(
+                session,
+                actor=None,
+                actor_label="cli",
+                action=audit.CREATE,
+                entity_type="api_token",
+                entity_id=args.name,
+                changes={"user": str(user.id), "permissions": "all"},
+            )
         print(f"token for {user.email} in {tenant.slug} (shown once, stored hashed):", file=sys.stderr)
         print(token)
         return 0
@@ -132,7 +142,7 @@ def users_create(settings: Settings, args: argparse.Namespace) -> int:
         try:
             async with tenant_session(lifecycle.db, tenant) as session:
                 created = await create_user_record(
-                    session, email=args.email, role=args.role, password=args.password
+                    session, email=args.email, role=args.role, password=args.password, actor_label="cli"
                 )
         except InvalidInput as invalid:
             raise CommandError(f"{invalid.errors[0].field}: {invalid.errors[0].message}") from invalid

@@ -80,8 +80,11 @@ async def create_user_record(
     password: str | None = None,
     display_name: str | None = None,
     team_id: uuid.UUID | None = None,
+    actor: Principal | None = None,
+    actor_label: str | None = None,
 ) -> NewUser:
-    """Create a user (the CLI and the settings page both come here); refuses duplicates."""
+    """Create a user and audit it (the CLI and the settings page both come here); refuses
+    duplicates. `actor` is the admin acting; the CLI passes none and names itself."""
     email = normalize_email(email)
     if not EMAIL.fullmatch(email):
         raise _refuse("email", "invalid_email", N_("Enter a valid e-mail address."))
@@ -96,6 +99,15 @@ async def create_user_record(
     user = await upsert_user(session, email=email, password=password, role=role, display_name=display_name)
     user.team_id = team_id
     await session.flush()
+    await audit.record(
+        session,
+        actor=actor,
+        actor_label=actor_label,
+        action=audit.CREATE,
+        entity_type="user",
+        entity_id=str(user.id),
+        changes={"role": role, "team_id": team_id},
+    )
     return NewUser(email=email, role=role, password=password if generated else None)
 
 
@@ -139,9 +151,13 @@ class AccessAdminService:
         if team_id is not None:
             await self._team(team_id)
         created = await create_user_record(
-            self.session, email=email, role=role, display_name=display_name, team_id=team_id
+            self.session,
+            email=email,
+            role=role,
+            display_name=display_name,
+            team_id=team_id,
+            actor=self.principal,
         )
-        await self._audit(audit.CREATE, "user", created.email, {"role": role, "team_id": team_id})
         return created
 
     async def _within_own_rights(self, role_id: uuid.UUID) -> None:

@@ -257,3 +257,30 @@ async def test_users_create_prints_the_generated_password_once(cli_env, tenant_a
     ):
         refused = run_cli(cli_env, "users", "create", "--tenant", tenant_a.slug, *bad)
         assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+
+
+async def test_cli_user_and_token_creation_is_audited(cli_env, db, tenant_a):
+    from tenantcrm.audit.service import list_events
+    from tenantcrm.auth.service import find_user_by_email
+    from tests.conftest import principal_of
+
+    email = f"audited-{secrets.token_hex(3)}@example.com"
+    assert (
+        run_cli(
+            cli_env, "users", "create", "--tenant", tenant_a.slug, "--email", email, "--role", "viewer"
+        ).returncode
+        == 0
+    )
+    assert (
+        run_cli(
+            cli_env, "tokens", "create", "--tenant", tenant_a.slug, "--email", email, "--name", "audited"
+        ).returncode
+        == 0
+    )
+    admin = await principal_of(db, tenant_a.tenant, tenant_a.admin_email)
+    async with tenant_session(db, tenant_a.tenant) as session:
+        user = await find_user_by_email(session, email)
+        created = await list_events(session, admin, actor="cli", entity_type="user", entity_id=str(user.id))
+        tokens = await list_events(session, admin, actor="cli", entity_type="api_token", entity_id="audited")
+    assert [e.action for e in created.events] == ["create"] and created.events[0].changes["role"] == "viewer"
+    assert tokens.events and tokens.events[0].changes["user"] == str(user.id)
