@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -13,6 +14,12 @@ class FieldError:
     field: str
     code: str
     message: str
+    params: Mapping[str, str] | None = field(default=None, compare=False)
+
+    def text(self, gettext: Callable[[str], str] = str) -> str:
+        """The message in the caller's language, its {placeholders} filled in."""
+        translated = gettext(self.message)
+        return translated.format(**self.params) if self.params else translated
 
 
 class InvalidInput(Exception):

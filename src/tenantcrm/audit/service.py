@@ -55,8 +55,22 @@ PERMISSION_CHANGE = "permission_change"
 EXPORT = "export"
 IMPORT = "import"
 REVEAL = "reveal"
+REVERSE = "reverse"
+CLASSIFY = "classify"
 
-ACTIONS = (CREATE, UPDATE, DELETE, SIGN_IN, SIGN_OUT, PERMISSION_CHANGE, EXPORT, IMPORT, REVEAL)
+ACTIONS = (
+    CREATE,
+    UPDATE,
+    DELETE,
+    SIGN_IN,
+    SIGN_OUT,
+    PERMISSION_CHANGE,
+    EXPORT,
+    IMPORT,
+    REVEAL,
+    REVERSE,
+    CLASSIFY,
+)
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_.]{0,62}$")
 MAX_LABEL_LENGTH = 320
 VERIFY_BATCH = 1000

@@ -10,14 +10,16 @@ from tenantcrm.tenancy.tenant import Tenant
 CUSTOMERS_READ = "customers.read"
 CUSTOMERS_WRITE = "customers.write"
 PII_REVEAL = "pii.reveal"
+LOANS_WRITE = "loans.write"
+LOANS_CLASSIFY = "loans.classify"
 
 ALL_PERMISSIONS = frozenset(
     {
         CUSTOMERS_READ,
         CUSTOMERS_WRITE,
         PII_REVEAL,
-        "loans.write",
-        "loans.classify",
+        LOANS_WRITE,
+        LOANS_CLASSIFY,
         "risk.manage",
         "segments.manage",
         "export",

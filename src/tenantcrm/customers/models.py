@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, Numeric, Text, func
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Integer, LargeBinary, Numeric, Text, func
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tenantcrm.auth.models import User
@@ -36,6 +36,18 @@ class Customer(TenantBase):
     name: Mapped[str] = mapped_column(Text)
     region_code: Mapped[str | None] = mapped_column(Text)
     monthly_income: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
+    gender: Mapped[str | None] = mapped_column(Text)
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    marital_status: Mapped[str | None] = mapped_column(Text)
+    occupation: Mapped[str | None] = mapped_column(Text)
+    industry: Mapped[str | None] = mapped_column(Text)
+    assets: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
+    liabilities: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
+    credit_score: Mapped[int | None] = mapped_column(Integer)
+    credit_grade: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
+    source: Mapped[str | None] = mapped_column(Text)
+    legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)
     risk_level: Mapped[str] = mapped_column(Text, default="low")
     status: Mapped[str] = mapped_column(Text, default="prospect")
     owner_id: Mapped[uuid.UUID | None] = mapped_column(UUID, ForeignKey("users.id"))
@@ -56,3 +68,10 @@ class Customer(TenantBase):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     owner: Mapped[User | None] = relationship(User, lazy="raise")
+
+    @property
+    def debt_to_income(self) -> Decimal | None:
+        """Liabilities over a year's income (a ratio, 0.35 for 35%), when both are known."""
+        if self.liabilities is None or not self.monthly_income:
+            return None
+        return (self.liabilities / (self.monthly_income * 12)).quantize(Decimal("0.0001"))

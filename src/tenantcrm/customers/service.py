@@ -129,6 +129,18 @@ def _pii_fingerprints(customer: Customer, fields: Mapping[str, Any]) -> dict[str
     }
 
 
+def in_customer_scope(statement: Select[Any], principal: Principal) -> Select[Any]:
+    """The principal's record scope over a statement that reads `Customer`: its own customers,
+    its team's, or all of the tenant's. Every read and write of customers and of what hangs off
+    them (collateral, loans, repayments) goes through this, so out of scope is simply not found."""
+    if principal.record_scope == "all":
+        return statement
+    mine = Customer.owner_id == principal.user_id
+    if principal.record_scope == "team" and principal.team_id is not None:
+        return statement.where(or_(mine, Customer.team_id == principal.team_id))
+    return statement.where(mine)
+
+
 def _escape_like(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -153,15 +165,7 @@ class CustomerService:
         return await self._cipher_source(need_version)
 
     def _in_scope(self, statement: Select[Any]) -> Select[Any]:
-        """The principal's record scope: its own customers, its team's, or all of the tenant's.
-        Every read and write goes through this, so an out-of-scope customer is simply not found."""
-        principal = self.principal
-        if principal.record_scope == "all":
-            return statement
-        mine = Customer.owner_id == principal.user_id
-        if principal.record_scope == "team" and principal.team_id is not None:
-            return statement.where(or_(mine, Customer.team_id == principal.team_id))
-        return statement.where(mine)
+        return in_customer_scope(statement, self.principal)
 
     async def _filtered(self, statement: Select[Any], flt: CustomerFilter) -> Select[Any]:
         statement = self._in_scope(statement)
@@ -288,7 +292,12 @@ class CustomerService:
     async def update_customer(self, customer_id: str | uuid.UUID, data: Mapping[str, Any]) -> Customer:
         self.principal.require(CUSTOMERS_WRITE)
         customer = await self.get_customer(customer_id)
-        values = validate_customer(data, partial=True, current_kind=customer.kind)
+        locked = (
+            (customer.birth_date, customer.gender)
+            if customer.kind == "individual" and customer.national_id_enc is not None
+            else None
+        )
+        values = validate_customer(data, partial=True, current_kind=customer.kind, locked_facts=locked)
         pii = {name: values.pop(name) for name in PII_FIELDS if name in values}
         before = {name: getattr(customer, name) for name in values} | _pii_fingerprints(customer, pii)
         async with self._guarding_identity():

@@ -1,0 +1,1 @@
+"""Collateral pledged by customers: property, vehicles, equipment, deposits and their appraisals."""

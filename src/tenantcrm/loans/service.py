@@ -1,0 +1,725 @@
+"""LoanService: loans of customers in scope, their schedules, repayments, arrears and class."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Date, Integer, and_, delete, func, insert, literal, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenantcrm.audit import service as audit
+from tenantcrm.auth.permissions import CUSTOMERS_READ, LOANS_CLASSIFY, LOANS_WRITE, Principal
+from tenantcrm.collateral.models import Collateral
+from tenantcrm.collateral.service import ratio
+from tenantcrm.customers.models import Customer
+from tenantcrm.customers.service import CustomerService, in_customer_scope
+from tenantcrm.loans import ledger as book
+from tenantcrm.loans.inputs import (
+    validate_classification,
+    validate_flags,
+    validate_loan,
+    validate_reason,
+    validate_repayment,
+    validate_rules,
+)
+from tenantcrm.loans.models import (
+    AllocationRow,
+    Classification,
+    ClassificationRuleRow,
+    InstallmentRow,
+    Loan,
+    Repayment,
+    loan_collateral,
+)
+from tenantcrm.loans.schedule import build_schedule
+from tenantcrm.messages import N_
+from tenantcrm.validation import FieldError, InvalidInput, parse_uuid
+
+STATUSES = ("active", "settled", "written_off", "cancelled")
+DEFAULT_PAGE_SIZE = 25
+MAX_PAGE_SIZE = 100
+ZERO = Decimal("0.00")
+# Days past due covered by each arrears bucket, inclusive (None: no upper bound).
+BUCKET_DAYS: dict[str, tuple[int, int | None]] = {
+    "current": (0, 0),
+    "1-30": (1, 30),
+    "31-60": (31, 60),
+    "61-90": (61, 90),
+    "91-180": (91, 180),
+    "181-360": (181, 360),
+    "360+": (361, None),
+}
+
+
+class LoanNotFound(Exception):
+    """No such loan on a customer this principal may see."""
+
+
+class RepaymentNotFound(Exception):
+    """No such repayment on a loan this principal may see."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoanFilter:
+    status: str | None = None
+    classification: str | None = None
+    bucket: str | None = None
+    customer_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LoanRow:
+    """A loan in the portfolio list with its arrears as of the list's date."""
+
+    loan: Loan
+    customer_name: str
+    outstanding_principal: Decimal
+    days_past_due: int
+    overdue_amount: Decimal
+    next_due_date: date | None
+
+    @property
+    def bucket(self) -> str:
+        return book.bucket_for(self.days_past_due)
+
+
+@dataclass(slots=True)
+class LoanPage:
+    rows: list[LoanRow]
+    has_next_page: bool
+    end_cursor: str | None
+    total_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    classification: str
+    rules: list[book.Rule]
+    arrears: book.Arrears
+
+
+def _days_past_due(as_of: date) -> Any:
+    """Days since the oldest instalment due before `as_of` and not fully paid by then (0 if none)."""
+    oldest = (
+        select(func.min(InstallmentRow.due_date))
+        .where(
+            InstallmentRow.loan_id == Loan.id,
+            InstallmentRow.due_date < as_of,
+            or_(InstallmentRow.paid_on.is_(None), InstallmentRow.paid_on > as_of),
+        )
+        .correlate(Loan)
+        .scalar_subquery()
+    )
+    return func.coalesce(literal(as_of, Date) - oldest, literal(0, Integer))
+
+
+def _overdue_amount(as_of: date) -> Any:
+    due = (
+        select(func.coalesce(func.sum(InstallmentRow.principal + InstallmentRow.interest), 0))
+        .where(InstallmentRow.loan_id == Loan.id, InstallmentRow.due_date < as_of)
+        .correlate(Loan)
+        .scalar_subquery()
+    )
+    paid = (
+        select(func.coalesce(func.sum(AllocationRow.principal + AllocationRow.interest), 0))
+        .join(
+            InstallmentRow,
+            and_(
+                InstallmentRow.loan_id == AllocationRow.loan_id, InstallmentRow.number == AllocationRow.number
+            ),
+        )
+        .where(
+            AllocationRow.loan_id == Loan.id, InstallmentRow.due_date < as_of, AllocationRow.paid_on <= as_of
+        )
+        .correlate(Loan)
+        .scalar_subquery()
+    )
+    return due - paid
+
+
+def _outstanding_principal(as_of: date) -> Any:
+    repaid = (
+        select(func.coalesce(func.sum(AllocationRow.principal), 0))
+        .where(AllocationRow.loan_id == Loan.id, AllocationRow.paid_on <= as_of)
+        .correlate(Loan)
+        .scalar_subquery()
+    )
+    return Loan.amount - repaid
+
+
+def _next_due_date(as_of: date) -> Any:
+    return (
+        select(func.min(InstallmentRow.due_date))
+        .where(
+            InstallmentRow.loan_id == Loan.id,
+            InstallmentRow.due_date >= as_of,
+            or_(InstallmentRow.paid_on.is_(None), InstallmentRow.paid_on > as_of),
+        )
+        .correlate(Loan)
+        .scalar_subquery()
+    )
+
+
+class LoanService:
+    """Loans hang off customers: whoever may see the customer may see its loans. Writing loans
+    and repayments needs loans.write; classifying (and the rules) needs loans.classify."""
+
+    def __init__(self, session: AsyncSession, principal: Principal) -> None:
+        self.session = session
+        self.principal = principal
+
+    def _scoped(self, statement: Any) -> Any:
+        return in_customer_scope(statement.join(Customer, Customer.id == Loan.customer_id), self.principal)
+
+    # --- reading ---
+
+    async def get_loan(self, loan_id: str | uuid.UUID, *, for_update: bool = False) -> Loan:
+        self.principal.require(CUSTOMERS_READ)
+        parsed = parse_uuid(loan_id)
+        if parsed is None:
+            raise LoanNotFound
+        statement = self._scoped(select(Loan)).where(Loan.id == parsed)
+        if for_update:
+            statement = statement.with_for_update(of=Loan)
+        loan = await self.session.scalar(statement)
+        if loan is None:
+            raise LoanNotFound
+        return loan
+
+    async def loans_for_customers(self, customer_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Loan]]:
+        """Loans of many customers in one query, oldest first."""
+        self.principal.require(CUSTOMERS_READ)
+        rows = await self.session.scalars(
+            self._scoped(select(Loan))
+            .where(Loan.customer_id.in_(customer_ids))
+            .order_by(Loan.start_date, Loan.created_at, Loan.id)
+        )
+        found: dict[uuid.UUID, list[Loan]] = {customer_id: [] for customer_id in customer_ids}
+        for loan in rows:
+            found[loan.customer_id].append(loan)
+        return found
+
+    async def loans_for_collateral(self, collateral_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Loan]]:
+        self.principal.require(CUSTOMERS_READ)
+        rows = await self.session.execute(
+            self._scoped(select(loan_collateral.c.collateral_id, Loan))
+            .join(loan_collateral, loan_collateral.c.loan_id == Loan.id)
+            .where(loan_collateral.c.collateral_id.in_(collateral_ids))
+            .order_by(Loan.start_date, Loan.id)
+        )
+        found: dict[uuid.UUID, list[Loan]] = {collateral_id: [] for collateral_id in collateral_ids}
+        for collateral_id, loan in rows:
+            found[collateral_id].append(loan)
+        return found
+
+    async def collateral_for_loans(self, loan_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Collateral]]:
+        self.principal.require(CUSTOMERS_READ)
+        rows = await self.session.execute(
+            self._scoped(select(loan_collateral.c.loan_id, Collateral))
+            .join(loan_collateral, loan_collateral.c.loan_id == Loan.id)
+            .join(Collateral, Collateral.id == loan_collateral.c.collateral_id)
+            .where(Loan.id.in_(loan_ids))
+            .order_by(Collateral.created_at, Collateral.id)
+        )
+        found: dict[uuid.UUID, list[Collateral]] = {loan_id: [] for loan_id in loan_ids}
+        for loan_id, collateral in rows:
+            found[loan_id].append(collateral)
+        return found
+
+    async def installments_for_loans(
+        self, loan_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, list[InstallmentRow]]:
+        """Current schedules of many loans in one query (scope checked on the loans)."""
+        self.principal.require(CUSTOMERS_READ)
+        rows = await self.session.scalars(
+            self._scoped(select(InstallmentRow).join(Loan, Loan.id == InstallmentRow.loan_id))
+            .where(InstallmentRow.loan_id.in_(loan_ids))
+            .order_by(InstallmentRow.loan_id, InstallmentRow.number)
+        )
+        found: dict[uuid.UUID, list[InstallmentRow]] = {loan_id: [] for loan_id in loan_ids}
+        for row in rows:
+            found[row.loan_id].append(row)
+        return found
+
+    async def repayments_for_loans(self, loan_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Repayment]]:
+        """Every repayment of many loans, reversed ones included (history), in applied order."""
+        self.principal.require(CUSTOMERS_READ)
+        rows = await self.session.scalars(
+            self._scoped(select(Repayment).join(Loan, Loan.id == Repayment.loan_id))
+            .where(Repayment.loan_id.in_(loan_ids))
+            .order_by(Repayment.loan_id, Repayment.paid_on, Repayment.sequence)
+        )
+        found: dict[uuid.UUID, list[Repayment]] = {loan_id: [] for loan_id in loan_ids}
+        for row in rows:
+            found[row.loan_id].append(row)
+        return found
+
+    async def schedule(self, loan_id: str | uuid.UUID) -> list[InstallmentRow]:
+        loan = await self.get_loan(loan_id)
+        return (await self.installments_for_loans([loan.id]))[loan.id]
+
+    async def repayments(self, loan_id: str | uuid.UUID) -> list[Repayment]:
+        loan = await self.get_loan(loan_id)
+        return (await self.repayments_for_loans([loan.id]))[loan.id]
+
+    async def ledger(self, loan: Loan) -> book.Ledger:
+        """The loan's stored replay (instalments and allocations) as a ledger."""
+        lines = await self.session.scalars(
+            select(InstallmentRow).where(InstallmentRow.loan_id == loan.id).order_by(InstallmentRow.number)
+        )
+        allocations = await self.session.scalars(
+            select(AllocationRow)
+            .join(Repayment, Repayment.id == AllocationRow.repayment_id)
+            .where(AllocationRow.loan_id == loan.id)
+            .order_by(AllocationRow.paid_on, Repayment.sequence, AllocationRow.number)
+        )
+        return book.Ledger(
+            lines=[
+                book.Line(
+                    row.number,
+                    row.due_date,
+                    row.principal,
+                    row.interest,
+                    row.principal_paid,
+                    row.interest_paid,
+                    row.paid_on,
+                )
+                for row in lines
+            ],
+            allocations=[
+                book.Allocation(a.repayment_id, a.paid_on, a.number, a.interest, a.principal)
+                for a in allocations
+            ],
+            settled_on=loan.settled_on,
+        )
+
+    async def arrears(self, loan: Loan, as_of: date | None = None) -> book.Arrears:
+        """Days past due, overdue amounts and bucket of a loan (already read in scope) as of a date."""
+        return book.arrears(await self.ledger(loan), as_of or date.today())
+
+    async def payoff_amount(self, loan: Loan, on: date | None = None) -> Decimal:
+        """What one repayment on that date would need to be to settle the loan."""
+        return book.payoff_amount(await self.ledger(loan), on or date.today())
+
+    async def loan_to_value(self, loans: Sequence[Loan]) -> dict[uuid.UUID, Decimal | None]:
+        """Outstanding principal over the appraised value of each loan's linked collateral."""
+        if not loans:
+            return {}
+        ids = [loan.id for loan in loans]
+        today = date.today()
+        outstanding = dict(
+            (
+                await self.session.execute(
+                    select(Loan.id, _outstanding_principal(today)).where(Loan.id.in_(ids))
+                )
+            ).all()
+        )
+        values = dict(
+            (
+                await self.session.execute(
+                    select(loan_collateral.c.loan_id, func.sum(Collateral.appraised_value))
+                    .join(Collateral, Collateral.id == loan_collateral.c.collateral_id)
+                    .where(loan_collateral.c.loan_id.in_(ids))
+                    .group_by(loan_collateral.c.loan_id)
+                )
+            ).all()
+        )
+        return {loan_id: ratio(Decimal(outstanding[loan_id]), values.get(loan_id) or ZERO) for loan_id in ids}
+
+    async def customer_exposure(self, customer_id: str | uuid.UUID) -> dict[str, Any]:
+        """A customer's outstanding principal on live loans, collateral value and their ratio."""
+        customer = await CustomerService(self.session, self.principal).get_customer(customer_id)
+        today = date.today()
+        outstanding = Decimal(
+            await self.session.scalar(
+                select(func.coalesce(func.sum(_outstanding_principal(today)), 0)).where(
+                    Loan.customer_id == customer.id, Loan.status.in_(("active", "written_off"))
+                )
+            )
+        )
+        value = Decimal(
+            await self.session.scalar(
+                select(func.coalesce(func.sum(Collateral.appraised_value), 0)).where(
+                    Collateral.customer_id == customer.id
+                )
+            )
+        )
+        return {
+            "outstanding_principal": outstanding,
+            "collateral_value": value,
+            "loan_to_value": ratio(outstanding, value),
+        }
+
+    async def list_loans(
+        self,
+        filter: LoanFilter | None = None,
+        *,
+        as_of: date | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> LoanPage:
+        """The portfolio: loans in scope, newest first, with arrears as of a date, filterable by
+        status, classification and arrears bucket; keyset pages (the cursor is a loan id)."""
+        self.principal.require(CUSTOMERS_READ)
+        flt = filter or LoanFilter()
+        as_of = as_of or date.today()
+        size = DEFAULT_PAGE_SIZE if first is None else min(max(int(first), 1), MAX_PAGE_SIZE)
+        dpd = _days_past_due(as_of)
+        statement = self._scoped(
+            select(
+                Loan,
+                Customer.name,
+                _outstanding_principal(as_of),
+                dpd,
+                _overdue_amount(as_of),
+                _next_due_date(as_of),
+            )
+        )
+        conditions = []
+        if flt.status:
+            conditions.append(Loan.status == flt.status)
+        if flt.classification:
+            conditions.append(Loan.classification == flt.classification)
+        if flt.customer_id:
+            conditions.append(Loan.customer_id == flt.customer_id)
+        if flt.bucket:
+            low, high = BUCKET_DAYS[flt.bucket]
+            conditions.append(dpd >= low if high is None else dpd.between(low, high))
+        statement = statement.where(*conditions)
+        total = int(
+            await self.session.scalar(self._scoped(select(func.count()).select_from(Loan)).where(*conditions))
+            or 0
+        )
+        if after:
+            anchor = parse_uuid(after)
+            if anchor is None:
+                raise InvalidInput(
+                    [FieldError("after", "invalid_cursor", N_("Choose one of the listed values."))]
+                )
+            anchor_at = select(Loan.created_at).where(Loan.id == anchor).scalar_subquery()
+            statement = statement.where(tuple_(Loan.created_at, Loan.id) < tuple_(anchor_at, literal(anchor)))
+        result = await self.session.execute(
+            statement.order_by(Loan.created_at.desc(), Loan.id.desc()).limit(size + 1)
+        )
+        rows = [
+            LoanRow(loan, name, Decimal(outstanding), int(days), Decimal(overdue), next_due)
+            for loan, name, outstanding, days, overdue, next_due in result.all()
+        ]
+        more = len(rows) > size
+        rows = rows[:size]
+        return LoanPage(rows, more, str(rows[-1].loan.id) if rows else None, total)
+
+    # --- writing ---
+
+    async def create_loan(self, customer_id: str | uuid.UUID, data: Mapping[str, Any]) -> Loan:
+        """A loan with its contractual schedule; a prospect becomes an active customer."""
+        self.principal.require(LOANS_WRITE)
+        customers = CustomerService(self.session, self.principal)
+        customer = await customers.get_customer(customer_id)
+        values = validate_loan(data)
+        collateral_ids = values.pop("collateral_ids")
+        if collateral_ids:
+            owned = set(
+                await self.session.scalars(
+                    select(Collateral.id).where(
+                        Collateral.id.in_(collateral_ids), Collateral.customer_id == customer.id
+                    )
+                )
+            )
+            if owned != set(collateral_ids):
+                raise InvalidInput(
+                    [
+                        FieldError(
+                            "collateral_ids",
+                            "not_this_customer",
+                            N_("Only this customer's collateral can secure the loan."),
+                        )
+                    ]
+                )
+        schedule = build_schedule(
+            values["amount"],
+            values["annual_rate"],
+            values["term_months"],
+            values["method"],
+            values["start_date"],
+            values["first_due_date"],
+        )
+        loan = Loan(id=uuid.uuid4(), customer_id=customer.id, created_by=self.principal.user_id, **values)
+        self.session.add(loan)
+        await self.session.flush()
+        if collateral_ids:
+            await self.session.execute(
+                insert(loan_collateral), [{"loan_id": loan.id, "collateral_id": c} for c in collateral_ids]
+            )
+        await self._store(loan, book.replay(schedule, loan.annual_rate, loan.method, []))
+        await audit.record(
+            self.session,
+            actor=self.principal,
+            action=audit.CREATE,
+            entity_type="loan",
+            entity_id=str(loan.id),
+            changes=audit.diff(
+                {},
+                {
+                    "customer_id": customer.id,
+                    "collateral_ids": [str(c) for c in collateral_ids] or None,
+                    **values,
+                },
+            ),
+        )
+        if customer.status == "prospect":
+            await customers.update_customer(customer.id, {"status": "active"})
+        return loan
+
+    async def record_repayment(self, loan_id: str | uuid.UUID, data: Mapping[str, Any]) -> Repayment:
+        """Record a repayment and re-allocate the loan's repayments; refuses more than settles it."""
+        self.principal.require(LOANS_WRITE)
+        loan = await self.get_loan(loan_id, for_update=True)  # one writer per loan at a time
+        if loan.status == "cancelled":
+            raise InvalidInput(
+                [FieldError("loan", "cancelled", N_("This loan was cancelled; it takes no repayments."))]
+            )
+        values = validate_repayment(data, start_date=loan.start_date)
+        repayment = Repayment(id=uuid.uuid4(), loan_id=loan.id, recorded_by=self.principal.user_id, **values)
+        try:
+            async with self.session.begin_nested():  # a refused repayment leaves no trace
+                self.session.add(repayment)
+                await self.session.flush()  # takes its entry sequence
+                await self._replay(loan)
+        except book.Overpayment as over:
+            raise InvalidInput(
+                [
+                    FieldError(
+                        "amount",
+                        "overpayment",
+                        N_("More than the loan needs: at most {maximum} settles it on that date."),
+                        params={"maximum": f"{over.maximum:,}"},
+                    )
+                ]
+            ) from None
+        await audit.record(
+            self.session,
+            actor=self.principal,
+            action=audit.CREATE,
+            entity_type="repayment",
+            entity_id=str(repayment.id),
+            changes=audit.diff({}, {"loan_id": loan.id, **values}),
+        )
+        return repayment
+
+    async def reverse_repayment(self, repayment_id: str | uuid.UUID, reason: Any) -> Repayment:
+        """Mark a mistaken repayment reversed (it stays in the history) and re-allocate the rest."""
+        self.principal.require(LOANS_WRITE)
+        parsed = parse_uuid(repayment_id)
+        loan_id = (
+            await self.session.scalar(select(Repayment.loan_id).where(Repayment.id == parsed))
+            if parsed
+            else None
+        )
+        if loan_id is None:
+            raise RepaymentNotFound
+        try:
+            loan = await self.get_loan(loan_id, for_update=True)
+        except LoanNotFound:
+            raise RepaymentNotFound from None
+        repayment = await self.session.scalar(select(Repayment).where(Repayment.id == parsed))
+        assert repayment is not None
+        if repayment.reversed_at is not None:
+            raise InvalidInput(
+                [FieldError("repayment", "already_reversed", N_("This repayment was already reversed."))]
+            )
+        text = validate_reason(reason)
+        repayment.reversed_at = datetime.now(UTC)
+        repayment.reversed_by = self.principal.user_id
+        repayment.reversal_reason = text
+        await self.session.flush()
+        await self._replay(loan)
+        await audit.record(
+            self.session,
+            actor=self.principal,
+            action=audit.REVERSE,
+            entity_type="repayment",
+            entity_id=str(repayment.id),
+            changes={"loan_id": str(loan.id), "amount": str(repayment.amount), "reason": text},
+        )
+        return repayment
+
+    async def _replay(self, loan: Loan) -> None:
+        """Re-allocate every repayment that counts over the contractual schedule and store it."""
+        payments = await self.session.execute(
+            select(Repayment.id, Repayment.paid_on, Repayment.amount)
+            .where(Repayment.loan_id == loan.id, Repayment.reversed_at.is_(None))
+            .order_by(Repayment.paid_on, Repayment.sequence)
+        )
+        schedule = build_schedule(
+            loan.amount, loan.annual_rate, loan.term_months, loan.method, loan.start_date, loan.first_due_date
+        )
+        ledger = book.replay(
+            schedule, loan.annual_rate, loan.method, [book.Payment(*row) for row in payments.all()]
+        )
+        await self._store(loan, ledger)
+
+    async def _store(self, loan: Loan, ledger: book.Ledger) -> None:
+        await self.session.execute(delete(AllocationRow).where(AllocationRow.loan_id == loan.id))
+        await self.session.execute(delete(InstallmentRow).where(InstallmentRow.loan_id == loan.id))
+        await self.session.execute(
+            insert(InstallmentRow),
+            [
+                {
+                    "loan_id": loan.id,
+                    "number": line.number,
+                    "due_date": line.due_date,
+                    "principal": line.principal,
+                    "interest": line.interest,
+                    "principal_paid": line.principal_paid,
+                    "interest_paid": line.interest_paid,
+                    "paid_on": line.paid_on,
+                }
+                for line in ledger.lines
+            ],
+        )
+        if ledger.allocations:
+            await self.session.execute(
+                insert(AllocationRow),
+                [
+                    {
+                        "repayment_id": piece.payment_id,
+                        "number": piece.number,
+                        "loan_id": loan.id,
+                        "paid_on": piece.paid_on,
+                        "interest": piece.interest,
+                        "principal": piece.principal,
+                    }
+                    for piece in ledger.allocations
+                ],
+            )
+        if ledger.settled_on is not None and loan.status == "active":
+            loan.status, loan.settled_on = "settled", ledger.settled_on
+        elif ledger.settled_on is None and loan.status == "settled":
+            loan.status, loan.settled_on = "active", None
+        elif loan.status == "settled":
+            loan.settled_on = ledger.settled_on
+        loan.updated_at = datetime.now(UTC)
+        await self.session.flush()
+
+    # --- classification ---
+
+    async def rules(self) -> list[book.Rule]:
+        self.principal.require(CUSTOMERS_READ)
+        rows = await self.session.scalars(select(ClassificationRuleRow).order_by(ClassificationRuleRow.id))
+        return [book.Rule(row.classification, row.min_days_past_due, row.flag) for row in rows]
+
+    async def replace_rules(self, rows: Any) -> list[book.Rule]:
+        """Replace the tenant's classification rules as a whole (audited with before and after)."""
+        self.principal.require(LOANS_CLASSIFY)
+        rules = validate_rules(rows)
+        before = [_rule_text(rule) for rule in await self.rules()]
+        await self.session.execute(delete(ClassificationRuleRow))
+        if rules:
+            await self.session.execute(
+                insert(ClassificationRuleRow),
+                [{"classification": c, "min_days_past_due": d, "flag": f} for c, d, f in rules],
+            )
+        after = await self.rules()
+        await audit.record(
+            self.session,
+            actor=self.principal,
+            action=audit.UPDATE,
+            entity_type="classification_rules",
+            entity_id=None,
+            changes={"rules": {"from": before, "to": [_rule_text(rule) for rule in after]}},
+        )
+        return after
+
+    async def suggestion(self, loan: Loan, as_of: date | None = None) -> Suggestion:
+        """The class the tenant's rules give the loan as of a date (the worst that matches)."""
+        arrears = await self.arrears(loan, as_of)
+        classification, matched = book.suggest_classification(
+            arrears.days_past_due, loan.flags, await self.rules()
+        )
+        return Suggestion(classification, matched, arrears)
+
+    async def classify(self, loan_id: str | uuid.UUID, classification: Any, reason: Any) -> Classification:
+        """A manual five-category decision with its reason, kept in the loan's history."""
+        self.principal.require(LOANS_CLASSIFY)
+        loan = await self.get_loan(loan_id, for_update=True)
+        errors: list[FieldError] = []
+        chosen = text = None
+        try:
+            chosen = validate_classification(classification)
+        except InvalidInput as invalid:
+            errors.extend(invalid.errors)
+        try:
+            text = validate_reason(reason)
+        except InvalidInput as invalid:
+            errors.extend(invalid.errors)
+        if errors:
+            raise InvalidInput(errors)
+        suggestion = await self.suggestion(loan)
+        decision = Classification(
+            loan_id=loan.id,
+            classification=chosen,
+            previous=loan.classification,
+            suggested=suggestion.classification,
+            days_past_due=suggestion.arrears.days_past_due,
+            reason=text,
+            decided_by=self.principal.user_id,
+        )
+        self.session.add(decision)
+        previous = loan.classification
+        loan.classification = chosen  # type: ignore[assignment]
+        loan.updated_at = datetime.now(UTC)
+        await self.session.flush()
+        await audit.record(
+            self.session,
+            actor=self.principal,
+            action=audit.CLASSIFY,
+            entity_type="loan",
+            entity_id=str(loan.id),
+            changes={
+                "classification": {"from": previous, "to": chosen},
+                "suggested": suggestion.classification,
+                "days_past_due": suggestion.arrears.days_past_due,
+                "reason": text,
+            },
+        )
+        return decision
+
+    async def classification_history(self, loan_id: str | uuid.UUID) -> list[Classification]:
+        """Decisions on the loan's class, newest first."""
+        loan = await self.get_loan(loan_id)
+        rows = await self.session.scalars(
+            select(Classification).where(Classification.loan_id == loan.id).order_by(Classification.id.desc())
+        )
+        return list(rows)
+
+    async def set_flags(self, loan_id: str | uuid.UUID, flags: Any) -> Loan:
+        """Risk flags (restructured, litigation, ...) that classification rules may act on."""
+        self.principal.require(LOANS_CLASSIFY)
+        loan = await self.get_loan(loan_id, for_update=True)
+        clean = validate_flags(flags)
+        if set(clean) != set(loan.flags):
+            await audit.record(
+                self.session,
+                actor=self.principal,
+                action=audit.UPDATE,
+                entity_type="loan",
+                entity_id=str(loan.id),
+                changes=audit.diff({"flags": sorted(loan.flags)}, {"flags": sorted(clean)}),
+            )
+            loan.flags = clean
+            loan.updated_at = datetime.now(UTC)
+            await self.session.flush()
+        return loan
+
+
+def _rule_text(rule: book.Rule) -> str:
+    condition = (
+        f"dpd>={rule.min_days_past_due}" if rule.min_days_past_due is not None else f"flag={rule.flag}"
+    )
+    return f"{condition}:{rule.classification}"
