@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from faker import Faker
@@ -16,10 +16,14 @@ from tenantcrm.auth.service import (
     revoke_api_tokens_named,
     upsert_user,
 )
+from tenantcrm.collateral.service import CollateralService
 from tenantcrm.customers.models import Customer
 from tenantcrm.customers.regions import REGIONS
 from tenantcrm.customers.service import CustomerService
 from tenantcrm.database import Database
+from tenantcrm.loans.models import Loan
+from tenantcrm.loans.schedule import add_months
+from tenantcrm.loans.service import LoanService
 from tenantcrm.pii.keys import master_key_ring
 from tenantcrm.pii.store import cipher_source
 from tenantcrm.settings import Settings
@@ -34,6 +38,36 @@ DEMO_ADMIN = "admin@demo.example"
 DEMO_OFFICER = "officer@demo.example"
 DEMO_PASSWORD = "demo-password"  # a public demo account, documented in README
 DEMO_CUSTOMERS = 240
+GRADES = ("AAA", "AA", "A", "BBB", "BB", "B", "CCC")
+TAGS = ["VIP", "房贷", "老客户", "重点客户", "代发工资", "小微企业主"]
+INDUSTRIES = ["制造业", "批发和零售业", "建筑业", "交通运输业", "住宿和餐饮业", "信息技术服务业"]
+# (product, method, months, annual rate range, amount range in yuan, collateral kind or None)
+PRODUCTS = {
+    "individual": [
+        (
+            "个人住房抵押贷款",
+            "equal_installment",
+            (120, 240, 360),
+            ("0.035", "0.049"),
+            (500_000, 5_000_000),
+            "residence",
+        ),
+        ("个人消费贷款", "equal_principal", (12, 24, 36), ("0.06", "0.12"), (50_000, 300_000), None),
+        (
+            "个人经营贷款",
+            "interest_only",
+            (12, 24, 36),
+            ("0.045", "0.08"),
+            (500_000, 3_000_000),
+            "commercial",
+        ),
+        ("汽车贷款", "equal_installment", (24, 36, 60), ("0.05", "0.09"), (100_000, 400_000), "vehicle"),
+    ],
+    "enterprise": [
+        ("流动资金贷款", "bullet", (6, 12), ("0.04", "0.07"), (1_000_000, 20_000_000), "equipment"),
+        ("固定资产贷款", "equal_principal", (36, 60), ("0.04", "0.065"), (2_000_000, 30_000_000), "land"),
+    ],
+}
 
 
 @dataclass(frozen=True)
@@ -85,6 +119,8 @@ async def ensure_demo_tenant(db: Database, settings: Settings) -> DemoTenant:
             except InvalidInput:
                 continue  # a generated identity number that is already taken
             customer.created_at = customer.updated_at = created_at
+        if not await session.scalar(select(func.count()).select_from(Loan)):
+            await _seed_loan_book(session, owners[0])
         await revoke_api_tokens_named(session, admin, "demo")
         token = await create_api_token(session, tenant, admin, "demo")
     return DemoTenant(DEMO_SLUG, DEMO_ADMIN, DEMO_OFFICER, DEMO_PASSWORD, token)
@@ -109,9 +145,94 @@ def _sample_customers(count: int, owners: list) -> list[tuple[object, datetime, 
             "status": rng.choices(["prospect", "active", "settled", "closed"], [25, 55, 15, 5])[0],
             "phone": fake.phone_number(),
             "address": fake.address(),
+            "assets": str(income * rng.randint(20, 400)),
+            "liabilities": str(income * rng.randint(0, 120)),
+            "credit_score": str(score := rng.randint(420, 900)),
+            "credit_grade": GRADES[min((900 - score) // 60, len(GRADES) - 1)],
+            "tags": rng.sample(TAGS, rng.randint(0, 2)),
+            "source": rng.choice(["walk_in", "referral", "online", "partner", "marketing"]),
         }
-        if not enterprise:
+        if enterprise:
+            values["industry"] = rng.choice(INDUSTRIES)
+        else:
             values["national_id"] = fake.ssn()
+            values["occupation"] = fake.job()[:100]
+            values["marital_status"] = rng.choices(
+                ["single", "married", "divorced", "widowed"], [30, 60, 8, 2]
+            )[0]
         created_at = now - timedelta(days=rng.randint(0, 720), minutes=rng.randint(0, 1440))
         samples.append((rng.choice(owners), created_at, values))
     return samples
+
+
+async def _seed_loan_book(session, admin) -> None:
+    """Collateral, loans and their repayment histories for the demo's active and settled
+    customers, through the services: most pay on time, some fell behind months ago."""
+    rng = random.Random(4_9)
+    customers = list(
+        await session.scalars(
+            select(Customer).where(Customer.status.in_(("active", "settled"))).order_by(Customer.created_at)
+        )
+    )
+    loans, collateral = LoanService(session, admin), CollateralService(session, admin)
+    today = date.today()
+    for customer in customers:
+        for _ in range(rng.choices([1, 2], [80, 20])[0]):
+            product, method, terms, rates, amounts, kind = rng.choice(PRODUCTS[customer.kind])
+            amount = Decimal(rng.randrange(amounts[0], amounts[1], 10_000))
+            low, high = (int(Decimal(r) * 10000) for r in rates)
+            months = rng.choice(terms)
+            start = add_months(today, -rng.randint(1, min(months, 30))) - timedelta(days=rng.randint(0, 27))
+            secured = []
+            if kind is not None:
+                pledged = await collateral.create(
+                    customer.id,
+                    {
+                        "kind": kind,
+                        "location": REGIONS[customer.region_code][0] if customer.region_code else "",
+                        "region_code": customer.region_code,
+                        "area_m2": str(rng.randint(60, 240)) if kind in ("residence", "commercial") else None,
+                        "appraised_value": str(
+                            (amount * Decimal(rng.uniform(1.3, 2.5))).quantize(Decimal(1))
+                        ),
+                        "appraised_on": (start - timedelta(days=20)).isoformat(),
+                        "appraiser": "示例资产评估有限公司",
+                        "title_status": "mortgaged",
+                    },
+                )
+                secured = [str(pledged.id)]
+            loan = await loans.create_loan(
+                customer.id,
+                {
+                    "product": product,
+                    "amount": str(amount),
+                    "annual_rate": str(Decimal(rng.randint(low, high)) / 10000),
+                    "term_months": str(months),
+                    "method": method,
+                    "start_date": start.isoformat(),
+                    "collateral_ids": secured,
+                },
+            )
+            await _repay(loans, loan, rng, today)
+
+
+async def _repay(loans: LoanService, loan: Loan, rng: random.Random, today: date) -> None:
+    """Pay each instalment due so far on time, except for a borrower who stopped months ago."""
+    behaviour = rng.choices(["on_time", "stopped", "partial"], [84, 12, 4])[0]
+    stop = add_months(today, -rng.randint(1, 14)) if behaviour == "stopped" else today
+    rows = []
+    for line in await loans.schedule(loan.id):
+        if line.due_date > stop or line.due_date > today:
+            break
+        amount = line.payment
+        if behaviour == "partial" and add_months(line.due_date, 2) > today:
+            amount = (amount / 2).quantize(Decimal("0.01"))
+        paid_on = min(line.due_date + timedelta(days=rng.choice([0, 0, 0, 1, 3])), today)
+        rows.append({"amount": str(amount), "paid_on": paid_on.isoformat(), "channel": "auto_debit"})
+    if rows:
+        await loans.record_repayments(loan.id, rows)
+    suggestion = await loans.suggestion(loan)
+    if suggestion.classification != "normal":
+        await loans.classify(
+            loan.id, suggestion.classification, "月度五级分类复核 Monthly classification review"
+        )

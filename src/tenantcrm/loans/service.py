@@ -478,39 +478,59 @@ class LoanService:
 
     async def record_repayment(self, loan_id: str | uuid.UUID, data: Mapping[str, Any]) -> Repayment:
         """Record a repayment and re-allocate the loan's repayments; refuses more than settles it."""
+        (repayment,) = await self.record_repayments(loan_id, [data])
+        return repayment
+
+    async def record_repayments(
+        self, loan_id: str | uuid.UUID, rows: Sequence[Mapping[str, Any]]
+    ) -> list[Repayment]:
+        """Record several repayments of one loan at once (a history brought in), re-allocated
+        once; all or none. A refused row is named by its index in the error's field."""
         self.principal.require(LOANS_WRITE)
         loan = await self.get_loan(loan_id, for_update=True)  # one writer per loan at a time
         if loan.status == "cancelled":
             raise InvalidInput(
                 [FieldError("loan", "cancelled", N_("This loan was cancelled; it takes no repayments."))]
             )
-        values = validate_repayment(data, start_date=loan.start_date)
-        repayment = Repayment(id=uuid.uuid4(), loan_id=loan.id, recorded_by=self.principal.user_id, **values)
+        several = len(rows) > 1
+        errors: list[FieldError] = []
+        repayments: list[Repayment] = []
+        for index, data in enumerate(rows):
+            try:
+                values = validate_repayment(data, start_date=loan.start_date)
+            except InvalidInput as invalid:
+                prefix = f"repayments.{index}." if several else ""
+                errors += [FieldError(prefix + e.field, e.code, e.message, e.params) for e in invalid.errors]
+                continue
+            repayments.append(
+                Repayment(id=uuid.uuid4(), loan_id=loan.id, recorded_by=self.principal.user_id, **values)
+            )
+        if errors:
+            raise InvalidInput(errors)
         try:
             async with self.session.begin_nested():  # a refused repayment leaves no trace
-                self.session.add(repayment)
-                await self.session.flush()  # takes its entry sequence
+                for repayment in repayments:
+                    self.session.add(repayment)
+                    await self.session.flush()  # each takes its entry sequence, in order
                 await self._replay(loan)
         except book.Overpayment as over:
-            raise InvalidInput(
-                [
-                    FieldError(
-                        "amount",
-                        "overpayment",
-                        N_("More than the loan needs: at most {maximum} settles it on that date."),
-                        params={"maximum": f"{over.maximum:,}"},
-                    )
-                ]
-            ) from None
-        await audit.record(
-            self.session,
-            actor=self.principal,
-            action=audit.CREATE,
-            entity_type="repayment",
-            entity_id=str(repayment.id),
-            changes=audit.diff({}, {"loan_id": loan.id, **values}),
-        )
-        return repayment
+            raise _overpayment(over, repayments) from None
+        for repayment in repayments:
+            await audit.record(
+                self.session,
+                actor=self.principal,
+                action=audit.CREATE,
+                entity_type="repayment",
+                entity_id=str(repayment.id),
+                changes={
+                    "loan_id": str(loan.id),
+                    "amount": str(repayment.amount),
+                    "paid_on": repayment.paid_on.isoformat(),
+                    "channel": repayment.channel,
+                    "reference": repayment.reference or None,
+                },
+            )
+        return repayments
 
     async def reverse_repayment(self, repayment_id: str | uuid.UUID, reason: Any) -> Repayment:
         """Mark a mistaken repayment reversed (it stays in the history) and re-allocate the rest."""
@@ -716,6 +736,31 @@ class LoanService:
             loan.updated_at = datetime.now(UTC)
             await self.session.flush()
         return loan
+
+
+def _overpayment(over: book.Overpayment, new: list[Repayment]) -> InvalidInput:
+    """Which new repayment pays too much, or that it pushes an already recorded later one over."""
+    index = next((i for i, repayment in enumerate(new) if repayment.id == over.payment_id), None)
+    if index is None:
+        return InvalidInput(
+            [
+                FieldError(
+                    "paid_on",
+                    "later_overpaid",
+                    N_("A later repayment would then pay more than the loan needs; reverse it first."),
+                )
+            ]
+        )
+    return InvalidInput(
+        [
+            FieldError(
+                "amount" if len(new) == 1 else f"repayments.{index}.amount",
+                "overpayment",
+                N_("More than the loan needs: at most {maximum} settles it on that date."),
+                params={"maximum": f"{over.maximum:,}"},
+            )
+        ]
+    )
 
 
 def _rule_text(rule: book.Rule) -> str:

@@ -479,3 +479,44 @@ async def test_every_write_is_audited(lender, db):
         ).all()
     assert ("loan", "create") in events and ("repayment", "create") in events
     assert ("customer", "update") in events  # prospect → active
+
+
+async def test_a_history_of_repayments_is_recorded_at_once_or_not_at_all(lender, db):
+    fixture, admin = lender
+    tenant = fixture.tenant
+    loan_id = await new_loan(db, tenant, admin, await new_customer(db, tenant, admin))
+    history = [
+        {"amount": str(MONTHLY), "paid_on": f"2025-0{month}-15", "channel": "auto_debit"}
+        for month in (2, 3, 4)
+    ]
+    async with tenant_session(db, tenant) as session:
+        with pytest.raises(InvalidInput) as refused:
+            await LoanService(session, admin).record_repayments(
+                loan_id, [*history, {"amount": "1", "paid_on": "x"}]
+            )
+    assert [e.field for e in refused.value.errors] == ["repayments.3.paid_on"]
+    async with tenant_session(db, tenant) as session:
+        recorded = await LoanService(session, admin).record_repayments(loan_id, history)
+    assert len(recorded) == 3
+    state = await arrears(db, tenant, admin, loan_id, date(2025, 5, 1))
+    assert state.days_past_due == 0 and state.next_due.due_date == date(2025, 5, 15)
+
+
+async def test_a_backdated_repayment_may_not_push_a_later_payoff_over(lender, db):
+    fixture, admin = lender
+    tenant = fixture.tenant
+    loan_id = await new_loan(db, tenant, admin, await new_customer(db, tenant, admin))
+    on = date(2025, 6, 1)
+    async with tenant_session(db, tenant) as session:
+        service = LoanService(session, admin)
+        payoff = await service.payoff_amount(await service.get_loan(loan_id), on)
+    await pay(db, tenant, admin, loan_id, payoff, on)
+    async with tenant_session(db, tenant) as session:
+        with pytest.raises(InvalidInput) as refused:
+            await LoanService(session, admin).record_repayment(
+                loan_id, {"amount": "500", "paid_on": "2025-03-01", "channel": "cash"}
+            )
+    assert refused.value.errors[0].code == "later_overpaid"
+    async with tenant_session(db, tenant) as session:
+        loan = await session.get(Loan, loan_id)
+    assert loan.status == "settled"

@@ -1,0 +1,35 @@
+"""The demo tenant `make run` serves: customers with profiles, a loan book with arrears, rerunnable."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from tenantcrm.customers.models import Customer
+from tenantcrm.demo import DEMO_CUSTOMERS, ensure_demo_tenant
+from tenantcrm.loans.models import Loan, Repayment
+from tenantcrm.loans.service import LoanFilter, LoanService
+from tenantcrm.tenancy.registry import find_tenant_by_slug
+from tenantcrm.tenancy.session import tenant_session
+from tests.conftest import principal_of
+
+
+async def test_the_demo_tenant_has_a_book_with_arrears_and_reruns_without_duplicates(db, settings):
+    demo = await ensure_demo_tenant(db, settings)
+    await ensure_demo_tenant(db, settings)
+    tenant = await find_tenant_by_slug(db, demo.slug)
+    admin = await principal_of(db, tenant, demo.admin_email)
+    async with tenant_session(db, tenant) as session:
+        customers = await session.scalar(select(func.count()).select_from(Customer))
+        graded = await session.scalar(select(func.count()).where(Customer.credit_grade.is_not(None)))
+        loans = await session.scalar(select(func.count()).select_from(Loan))
+        repayments = await session.scalar(select(func.count()).select_from(Repayment))
+        service = LoanService(session, admin)
+        overdue = sum(
+            (await service.list_loans(LoanFilter(bucket=bucket))).total_count
+            for bucket in ("1-30", "31-60", "61-90", "91-180", "181-360", "360+")
+        )
+        classified = await session.scalar(select(func.count()).where(Loan.classification != "normal"))
+    assert DEMO_CUSTOMERS - 5 <= customers <= DEMO_CUSTOMERS
+    assert graded == customers
+    assert loans > 100 and repayments > loans
+    assert overdue > 0 and classified > 0
