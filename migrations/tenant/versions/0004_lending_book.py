@@ -77,7 +77,9 @@ def _customer_profile() -> None:
         "customers_assets": "assets >= 0",
         "customers_liabilities": "liabilities >= 0",
         "customers_credit_score": "credit_score BETWEEN 0 AND 1000",
-        "customers_credit_grade": "credit_grade IN ('AAA', 'AA', 'A', 'BBB', 'BB', 'B', 'CCC', 'CC', 'C', 'D')",
+        "customers_credit_grade": (
+            "credit_grade IN ('AAA', 'AA', 'A', 'BBB', 'BB', 'B', 'CCC', 'CC', 'C', 'D')"
+        ),
         "customers_tags": "cardinality(tags) <= 20",
         "customers_source": (
             "source IN ('walk_in', 'referral', 'online', 'partner', 'marketing', 'import', 'other')"
@@ -92,9 +94,7 @@ def _collateral() -> None:
     op.create_table(
         "collateral",
         sa.Column("id", UUID, primary_key=True),
-        sa.Column(
-            "customer_id", UUID, sa.ForeignKey("customers.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("customer_id", UUID, sa.ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
         sa.Column("kind", sa.Text, nullable=False),
         sa.Column("description", sa.Text, nullable=False, server_default=""),
         sa.Column("location", sa.Text, nullable=False, server_default=""),
@@ -124,9 +124,7 @@ def _collateral() -> None:
     op.create_table(
         "collateral_appraisals",
         sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
-        sa.Column(
-            "collateral_id", UUID, sa.ForeignKey("collateral.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("collateral_id", UUID, sa.ForeignKey("collateral.id", ondelete="CASCADE"), nullable=False),
         sa.Column("value", MONEY, nullable=False),
         sa.Column("appraised_on", sa.Date, nullable=False),
         sa.Column("appraiser", sa.Text, nullable=False, server_default=""),
@@ -144,9 +142,7 @@ def _loans() -> None:
     op.create_table(
         "loans",
         sa.Column("id", UUID, primary_key=True),
-        sa.Column(
-            "customer_id", UUID, sa.ForeignKey("customers.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("customer_id", UUID, sa.ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
         sa.Column("product", sa.Text, nullable=False),
         sa.Column("amount", MONEY, nullable=False),
         sa.Column("annual_rate", sa.Numeric(9, 6), nullable=False),
@@ -240,9 +236,7 @@ def _repayments() -> None:
     op.create_index("repayments_loan_id", "repayments", ["loan_id", "paid_on", "sequence"])
     op.create_table(
         "repayment_allocations",
-        sa.Column(
-            "repayment_id", UUID, sa.ForeignKey("repayments.id", ondelete="CASCADE"), primary_key=True
-        ),
+        sa.Column("repayment_id", UUID, sa.ForeignKey("repayments.id", ondelete="CASCADE"), primary_key=True),
         sa.Column("number", sa.Integer, primary_key=True),
         sa.Column("loan_id", UUID, sa.ForeignKey("loans.id", ondelete="CASCADE"), nullable=False),
         sa.Column("paid_on", sa.Date, nullable=False),
@@ -267,7 +261,9 @@ def _classification() -> None:
         sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
         sa.CheckConstraint(f"classification IN {CLASSES}", name="loan_classifications_classification"),
         sa.CheckConstraint(f"suggested IN {CLASSES}", name="loan_classifications_suggested"),
-        sa.CheckConstraint("char_length(btrim(reason)) BETWEEN 3 AND 1000", name="loan_classifications_reason"),
+        sa.CheckConstraint(
+            "char_length(btrim(reason)) BETWEEN 3 AND 1000", name="loan_classifications_reason"
+        ),
     )
     op.create_index("loan_classifications_loan", "loan_classifications", ["loan_id", "id"])
     rules = op.create_table(

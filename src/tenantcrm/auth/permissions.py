@@ -12,6 +12,15 @@ CUSTOMERS_WRITE = "customers.write"
 PII_REVEAL = "pii.reveal"
 LOANS_WRITE = "loans.write"
 LOANS_CLASSIFY = "loans.classify"
+RISK_MANAGE = "risk.manage"
+SEGMENTS_MANAGE = "segments.manage"
+EXPORT = "export"
+IMPORT = "import"
+ADMIN_USERS = "admin.users"
+ADMIN_ROLES = "admin.roles"
+ADMIN_RETENTION = "admin.retention"
+AUDIT_READ = "audit.read"
+API_TOKENS_MANAGE = "api_tokens.manage"
 
 ALL_PERMISSIONS = frozenset(
     {
@@ -20,15 +29,15 @@ ALL_PERMISSIONS = frozenset(
         PII_REVEAL,
         LOANS_WRITE,
         LOANS_CLASSIFY,
-        "risk.manage",
-        "segments.manage",
-        "export",
-        "import",
-        "admin.users",
-        "admin.roles",
-        "admin.retention",
-        "audit.read",
-        "api_tokens.manage",
+        RISK_MANAGE,
+        SEGMENTS_MANAGE,
+        EXPORT,
+        IMPORT,
+        ADMIN_USERS,
+        ADMIN_ROLES,
+        ADMIN_RETENTION,
+        AUDIT_READ,
+        API_TOKENS_MANAGE,
     }
 )
 

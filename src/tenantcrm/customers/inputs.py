@@ -322,6 +322,9 @@ def _validate_profile(
                 )
             else:
                 clean["credit_score"] = int(raw)
+    if given("key_customer"):
+        raw = data.get("key_customer")
+        clean["key_customer"] = raw is True or _text(raw).lower() in ("1", "true", "on", "yes", "是")
     if given("tags"):
         tags = parse_tags(data.get("tags"))
         if len(tags) > TAGS_MAX or any(len(tag) > TAG_MAX or _has_control(tag) for tag in tags):

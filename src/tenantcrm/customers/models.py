@@ -48,6 +48,9 @@ class Customer(TenantBase):
     tags: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
     source: Mapped[str | None] = mapped_column(Text)
     legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)
+    key_customer: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set by every logged interaction: "not contacted for N days" and segments read it.
+    last_contact_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     risk_level: Mapped[str] = mapped_column(Text, default="low")
     status: Mapped[str] = mapped_column(Text, default="prospect")
     owner_id: Mapped[uuid.UUID | None] = mapped_column(UUID, ForeignKey("users.id"))

@@ -1,0 +1,1 @@
+"""Per-tenant working preferences: contact intervals, complaint response target, default language."""
