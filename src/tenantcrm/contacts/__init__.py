@@ -1,0 +1,1 @@
+"""Contacts with customers: logged interactions, follow-ups and visit plans, and "my day"."""
