@@ -103,7 +103,7 @@ class Suggestion:
     arrears: book.Arrears
 
 
-def _days_past_due(as_of: date) -> Any:
+def days_past_due_sql(as_of: date) -> Any:
     """Days since the oldest instalment due before `as_of` and not fully paid by then (0 if none)."""
     oldest = (
         select(func.min(InstallmentRow.due_date))
@@ -118,7 +118,7 @@ def _days_past_due(as_of: date) -> Any:
     return func.coalesce(literal(as_of, Date) - oldest, literal(0, Integer))
 
 
-def _overdue_amount(as_of: date) -> Any:
+def overdue_amount_sql(as_of: date) -> Any:
     due = (
         select(func.coalesce(func.sum(InstallmentRow.principal + InstallmentRow.interest), 0))
         .where(InstallmentRow.loan_id == Loan.id, InstallmentRow.due_date < as_of)
@@ -142,7 +142,7 @@ def _overdue_amount(as_of: date) -> Any:
     return due - paid
 
 
-def _outstanding_principal(as_of: date) -> Any:
+def outstanding_principal_sql(as_of: date) -> Any:
     repaid = (
         select(func.coalesce(func.sum(AllocationRow.principal), 0))
         .where(AllocationRow.loan_id == Loan.id, AllocationRow.paid_on <= as_of)
@@ -152,7 +152,7 @@ def _outstanding_principal(as_of: date) -> Any:
     return Loan.amount - repaid
 
 
-def _next_due_date(as_of: date) -> Any:
+def next_due_date_sql(as_of: date) -> Any:
     return (
         select(func.min(InstallmentRow.due_date))
         .where(
@@ -315,7 +315,7 @@ class LoanService:
         outstanding = dict(
             (
                 await self.session.execute(
-                    select(Loan.id, _outstanding_principal(today)).where(Loan.id.in_(ids))
+                    select(Loan.id, outstanding_principal_sql(today)).where(Loan.id.in_(ids))
                 )
             ).all()
         )
@@ -337,7 +337,7 @@ class LoanService:
         today = date.today()
         outstanding = Decimal(
             await self.session.scalar(
-                select(func.coalesce(func.sum(_outstanding_principal(today)), 0)).where(
+                select(func.coalesce(func.sum(outstanding_principal_sql(today)), 0)).where(
                     Loan.customer_id == customer.id, Loan.status.in_(("active", "written_off"))
                 )
             )
@@ -369,15 +369,15 @@ class LoanService:
         flt = filter or LoanFilter()
         as_of = as_of or date.today()
         size = DEFAULT_PAGE_SIZE if first is None else min(max(int(first), 1), MAX_PAGE_SIZE)
-        dpd = _days_past_due(as_of)
+        dpd = days_past_due_sql(as_of)
         statement = self._scoped(
             select(
                 Loan,
                 Customer.name,
-                _outstanding_principal(as_of),
+                outstanding_principal_sql(as_of),
                 dpd,
-                _overdue_amount(as_of),
-                _next_due_date(as_of),
+                overdue_amount_sql(as_of),
+                next_due_date_sql(as_of),
             )
         )
         conditions = []

@@ -1,0 +1,1 @@
+"""Complaints and feedback from customers, with a response-time target."""

@@ -1,0 +1,219 @@
+"""ComplaintService: record complaints and feedback, work them to resolution, flag late ones."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenantcrm.audit import service as audit
+from tenantcrm.auth.models import User
+from tenantcrm.auth.permissions import CUSTOMERS_READ, CUSTOMERS_WRITE, Principal
+from tenantcrm.complaints.models import Complaint
+from tenantcrm.customers.inputs import clean_text
+from tenantcrm.customers.models import Customer
+from tenantcrm.customers.service import CustomerService, in_customer_scope
+from tenantcrm.loans.models import Loan
+from tenantcrm.messages import N_
+from tenantcrm.preferences.service import load_preferences
+from tenantcrm.validation import FieldError, InvalidInput, parse_uuid
+
+KINDS = ("complaint", "feedback")
+CATEGORIES = ("service", "fees", "interest_rate", "collection", "product", "privacy", "other")
+STATUSES = ("open", "in_progress", "resolved")
+CONTENT_MAX = 5000
+CHOOSE = N_("Choose one of the listed values.")
+PAGE_SIZE = 50
+
+
+class ComplaintNotFound(Exception):
+    """No such complaint on a customer this principal may see."""
+
+
+@dataclass(frozen=True, slots=True)
+class ComplaintRow:
+    complaint: Complaint
+    customer_name: str
+    overdue: bool
+
+
+def _choice(raw: Any, field: str, allowed: tuple[str, ...], errors: list[FieldError]) -> str:
+    value = clean_text(raw).lower()
+    if value not in allowed:
+        errors.append(FieldError(field, "invalid_choice", CHOOSE))
+    return value
+
+
+def _text(raw: Any, field: str, errors: list[FieldError], *, required: bool) -> str:
+    text = clean_text(raw)
+    if required and not text:
+        errors.append(FieldError(field, "required", N_("This field is required.")))
+    elif len(text) > CONTENT_MAX:
+        errors.append(FieldError(field, "too_long", N_("Too long (5000 characters at most).")))
+    return text
+
+
+class ComplaintService:
+    """Recording and working complaints is customer work (customers.write in scope); reading
+    needs customers.read. The response target comes from the tenant's preferences."""
+
+    def __init__(self, session: AsyncSession, principal: Principal) -> None:
+        self.session = session
+        self.principal = principal
+
+    async def record(self, customer_id: str | uuid.UUID, data: Mapping[str, Any]) -> Complaint:
+        self.principal.require(CUSTOMERS_WRITE)
+        customer = await CustomerService(self.session, self.principal).get_customer(customer_id)
+        errors: list[FieldError] = []
+        kind = _choice(data.get("kind") or "complaint", "kind", KINDS, errors)
+        category = _choice(data.get("category"), "category", CATEGORIES, errors)
+        content = _text(data.get("content"), "content", errors, required=True)
+        loan_id = None
+        if data.get("loan_id") not in (None, ""):
+            wanted = parse_uuid(data.get("loan_id"))
+            loan_id = (
+                await self.session.scalar(
+                    select(Loan.id).where(Loan.id == wanted, Loan.customer_id == customer.id)
+                )
+                if wanted
+                else None
+            )
+            if loan_id is None:
+                errors.append(FieldError("loan_id", "invalid_choice", CHOOSE))
+        assignee = await self._assignee(data.get("assignee_id"), errors)
+        if errors:
+            raise InvalidInput(errors)
+        now = datetime.now(UTC)
+        hours = (await load_preferences(self.session)).complaint_response_hours
+        complaint = Complaint(
+            id=uuid.uuid4(),
+            customer_id=customer.id,
+            loan_id=loan_id,
+            kind=kind,
+            category=category,
+            content=content,
+            received_at=now,
+            respond_by=now + timedelta(hours=hours),
+            assignee_id=assignee,
+            created_by=self.principal.user_id,
+        )
+        self.session.add(complaint)
+        await self.session.flush()
+        await audit.record(
+            self.session,
+            actor=self.principal,
+            action=audit.CREATE,
+            entity_type="complaint",
+            entity_id=str(complaint.id),
+            changes={
+                "customer_id": str(customer.id),
+                "kind": kind,
+                "category": category,
+                "loan_id": str(loan_id) if loan_id else None,
+                "respond_by": complaint.respond_by.isoformat(),
+            },
+        )
+        return complaint
+
+    async def _assignee(self, raw: Any, errors: list[FieldError]) -> uuid.UUID | None:
+        if raw in (None, ""):
+            return self.principal.user_id
+        wanted = parse_uuid(raw)
+        found = (
+            await self.session.scalar(select(User.id).where(User.id == wanted, User.status == "active"))
+            if wanted
+            else None
+        )
+        if found is None:
+            errors.append(FieldError("assignee_id", "invalid_choice", CHOOSE))
+        return found
+
+    async def get(self, complaint_id: str | uuid.UUID, *, for_update: bool = False) -> Complaint:
+        self.principal.require(CUSTOMERS_READ)
+        parsed = parse_uuid(complaint_id)
+        statement = in_customer_scope(
+            select(Complaint)
+            .join(Customer, Customer.id == Complaint.customer_id)
+            .where(Complaint.id == parsed),
+            self.principal,
+        )
+        if for_update:
+            statement = statement.with_for_update(of=Complaint)
+        found = await self.session.scalar(statement) if parsed else None
+        if found is None:
+            raise ComplaintNotFound
+        return found
+
+    async def update(self, complaint_id: str | uuid.UUID, data: Mapping[str, Any]) -> Complaint:
+        """Move a complaint along (open → in progress → resolved); resolving needs a resolution."""
+        self.principal.require(CUSTOMERS_WRITE)
+        complaint = await self.get(complaint_id, for_update=True)
+        errors: list[FieldError] = []
+        status = _choice(data.get("status") or complaint.status, "status", STATUSES, errors)
+        resolution = (
+            _text(data.get("resolution"), "resolution", errors, required=False)
+            if "resolution" in data
+            else complaint.resolution
+        )
+        if status == "resolved" and not resolution:
+            errors.append(FieldError("resolution", "required", N_("Describe how it was resolved.")))
+        assignee = (
+            await self._assignee(data.get("assignee_id"), errors)
+            if data.get("assignee_id") not in (None, "")
+            else complaint.assignee_id
+        )
+        if errors:
+            raise InvalidInput(errors)
+        before = {
+            "status": complaint.status,
+            "assignee_id": complaint.assignee_id,
+            "resolved": bool(complaint.resolution),
+        }
+        complaint.status, complaint.resolution, complaint.assignee_id = status, resolution, assignee
+        complaint.resolved_at = (complaint.resolved_at or datetime.now(UTC)) if status == "resolved" else None
+        after = {"status": status, "assignee_id": assignee, "resolved": bool(resolution)}
+        if changes := audit.diff(before, after):
+            complaint.updated_at = datetime.now(UTC)
+            await self.session.flush()
+            await audit.record(
+                self.session,
+                actor=self.principal,
+                action=audit.UPDATE,
+                entity_type="complaint",
+                entity_id=str(complaint.id),
+                changes=changes,
+            )
+        return complaint
+
+    async def list_complaints(
+        self,
+        *,
+        status: str | None = None,
+        overdue_only: bool = False,
+        customer_ids: Sequence[uuid.UUID] | None = None,
+        limit: int = PAGE_SIZE,
+    ) -> list[ComplaintRow]:
+        """Complaints in scope, the most urgent (earliest response target) first."""
+        self.principal.require(CUSTOMERS_READ)
+        now = datetime.now(UTC)
+        statement = in_customer_scope(
+            select(Complaint, Customer.name).join(Customer, Customer.id == Complaint.customer_id),
+            self.principal,
+        )
+        if status:
+            statement = statement.where(Complaint.status == status)
+        if overdue_only:
+            statement = statement.where(Complaint.status != "resolved", Complaint.respond_by < now)
+        if customer_ids is not None:
+            statement = statement.where(Complaint.customer_id.in_(customer_ids))
+        rows = await self.session.execute(
+            statement.order_by(Complaint.status == "resolved", Complaint.respond_by, Complaint.id).limit(
+                limit
+            )
+        )
+        return [ComplaintRow(complaint, name, complaint.overdue(now)) for complaint, name in rows.all()]

@@ -1,0 +1,1 @@
+"""Risk cases on customers, their measures, and early-warning rules and flags."""
