@@ -1,0 +1,1 @@
+"""Portfolio figures for the dashboard: KPIs, distributions, trends and regional breakdown."""

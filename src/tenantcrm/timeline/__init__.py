@@ -1,0 +1,1 @@
+"""One timeline per customer: contacts, loans, repayments, classes, complaints, risk steps, changes."""
