@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -19,12 +20,16 @@ from strawberry.litestar import make_graphql_controller
 from tenantcrm.database import Database
 from tenantcrm.graphql.context import graphql_context
 from tenantcrm.graphql.schema import build_schema
+from tenantcrm.jobs.worker import serve_jobs
 from tenantcrm.pii.keys import master_key_ring
 from tenantcrm.settings import Settings
 from tenantcrm.tenancy.provisioning import bootstrap
 from tenantcrm.web.auth import SignInController, set_language
+from tenantcrm.web.collateral import CollateralPages
 from tenantcrm.web.customers import CustomerPages
 from tenantcrm.web.errors import EXCEPTION_HANDLERS
+from tenantcrm.web.exports import ExportPages
+from tenantcrm.web.imports import ImportPages
 from tenantcrm.web.loans import LoanPages
 from tenantcrm.web.rendering import page
 from tenantcrm.web.scope import provide_web_scope
@@ -68,9 +73,14 @@ def create_app(settings: Settings, admin_url: str, *, database: Database | None 
         if database is None:
             await bootstrap(db, settings)
         app.state.db = db
+        stop = asyncio.Event()
+        jobs = asyncio.create_task(serve_jobs(db, app.state.key_ring, stop)) if settings.run_jobs else None
         try:
             yield
         finally:
+            if jobs is not None:
+                stop.set()
+                await jobs
             if database is None:
                 await db.dispose()
 
@@ -95,8 +105,11 @@ def create_app(settings: Settings, admin_url: str, *, database: Database | None 
             set_language,
             SignInController,
             CustomerPages,
+            CollateralPages,
             LoanPages,
             SettingsPages,
+            ImportPages,
+            ExportPages,
             graphql,
             create_static_files_router(path="/static", directories=[settings.web_dir / "static"]),
         ],

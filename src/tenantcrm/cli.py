@@ -1,4 +1,4 @@
-"""The `tenantcrm` command: tenants, tokens, serving and the demo."""
+"""The `tenantcrm` command: tenants, tokens, serving, the demo, imports and the job worker."""
 
 from __future__ import annotations
 
@@ -267,10 +267,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(run=run)
 
     from tenantcrm.audit.cli import register as register_audit
+    from tenantcrm.imports.cli import register as register_imports
     from tenantcrm.pii.cli import register as register_keys
 
     register_audit(commands)
     register_keys(commands, CommandError)
+    register_imports(commands, CommandError)
 
     schema = commands.add_parser("graphql-schema", help="print (or --write) the GraphQL SDL")
     schema.add_argument("--write", action="store_true")

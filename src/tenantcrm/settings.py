@@ -50,6 +50,9 @@ class Settings:
     master_key_file: Path | None = None
     previous_master_keys: tuple[str, ...] = ()
     """Older master keys, still able to unwrap until `tenantcrm keys rotate-master` rewraps."""
+    run_jobs: bool = False
+    """Take background jobs (imports) in the app process itself (TENANTCRM_RUN_JOBS, on unless
+    set to 0); `tenantcrm worker` takes them in a process of its own. Tests run jobs explicitly."""
     trusted_proxies: str = ""
     """Addresses of reverse proxies whose X-Forwarded-For is believed (comma-separated).
     Empty: proxy headers are ignored and the peer address is the client's."""
@@ -87,6 +90,7 @@ class Settings:
             secure_cookies=_flag("TENANTCRM_SECURE_COOKIES", production),
             graphql_introspection=_flag("TENANTCRM_GRAPHQL_INTROSPECTION", not production),
             trusted_proxies=trusted_proxies,
+            run_jobs=_flag("TENANTCRM_RUN_JOBS", True),
             master_key=os.environ.get("TENANTCRM_MASTER_KEY") or None,
             master_key_file=Path(f) if (f := os.environ.get("TENANTCRM_MASTER_KEY_FILE")) else None,
             previous_master_keys=tuple(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from litestar import Request
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
@@ -20,6 +20,9 @@ from tenantcrm.tenancy.registry import find_tenant_by_id
 from tenantcrm.tenancy.session import tenant_session
 from tenantcrm.tenancy.tenant import ACTIVE, SUSPENDED
 
+if TYPE_CHECKING:
+    from tenantcrm.graphql.loaders import Loaders
+
 T = TypeVar("T")
 
 
@@ -29,11 +32,58 @@ class GraphQLContext(BaseContext, kw_only=True):
     cipher: CipherSource
     lock: asyncio.Lock
     failed: bool = False
+    closed: bool = False
+    _loaders: Loaders | None = None
 
     async def run(self, work: Callable[[], Awaitable[T]]) -> T:
-        """Sibling resolvers run concurrently, but one transaction takes one statement at a time."""
+        """Sibling resolvers run concurrently, but one transaction takes one statement at a time.
+
+        The work runs as a task of its own, shielded: when a sibling fails, graphql-core cancels
+        the others, and a statement cancelled half-way would break the connection under the
+        transaction's rollback. The caller is cancelled; the statement completes, holding the lock.
+        """
+
+        async def locked() -> T:
+            async with self.lock:
+                if self.closed:
+                    raise RuntimeError("the operation's transaction has ended")
+                return await work()
+
+        task = asyncio.ensure_future(locked())
+        task.add_done_callback(_collect)  # an abandoned task's error is not "never retrieved"
+        return await asyncio.shield(task)
+
+    async def close(self) -> None:
+        """Wait for the statement in progress, then let no more start: the transaction ends."""
         async with self.lock:
-            return await work()
+            self.closed = True
+
+    async def write(self, work: Callable[[], Awaitable[T]]) -> T:
+        """Like run, for a mutation. A savepoint, so a write refused half-way (an error result is
+        data and the operation commits) leaves nothing; and what the loaders read before the
+        write is stale after it."""
+
+        async def guarded() -> T:
+            async with self.session.begin_nested():
+                return await work()
+
+        result = await self.run(guarded)
+        self._loaders = None
+        return result
+
+    @property
+    def loaders(self) -> Loaders:
+        """This request's DataLoaders, made on first use."""
+        if self._loaders is None:
+            from tenantcrm.graphql.loaders import Loaders  # loaders.py imports this module
+
+            self._loaders = Loaders(self)
+        return self._loaders
+
+
+def _collect(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 class _RollBack(Exception):
@@ -75,7 +125,10 @@ async def graphql_context(request: Request) -> AsyncGenerator[GraphQLContext | N
                 cipher=cipher_source(db, ring, tenant),
                 lock=asyncio.Lock(),
             )
-            yield context
+            try:
+                yield context
+            finally:
+                await context.close()
             if context.failed:
                 raise _RollBack
     except _RollBack:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import enum
+import uuid
 from typing import Annotated
 
 import strawberry
@@ -14,14 +15,16 @@ from tenantcrm.auth.permissions import PermissionDenied
 from tenantcrm.customers.models import Customer as CustomerRow
 from tenantcrm.customers.regions import region_name
 from tenantcrm.customers.service import (
-    MAX_PAGE_SIZE,
     CustomerFilter,
     CustomerNotFound,
     CustomerOrder,
     CustomerService,
 )
+from tenantcrm.graphql.collateral import Collateral
+from tenantcrm.graphql.common import PageInfo, check_page_size, input_values
 from tenantcrm.graphql.context import GraphQLContext
-from tenantcrm.graphql.errors import FieldError, InputError, NotFoundError, PermissionError, PublicError
+from tenantcrm.graphql.errors import FieldError, InputError, NotFoundError, PermissionError
+from tenantcrm.graphql.loans import Loan
 from tenantcrm.validation import InvalidInput
 
 
@@ -44,6 +47,45 @@ class CustomerStatus(enum.Enum):
     ACTIVE = "active"
     SETTLED = "settled"
     CLOSED = "closed"
+
+
+@strawberry.enum
+class Gender(enum.Enum):
+    MALE = "male"
+    FEMALE = "female"
+
+
+@strawberry.enum
+class MaritalStatus(enum.Enum):
+    SINGLE = "single"
+    MARRIED = "married"
+    DIVORCED = "divorced"
+    WIDOWED = "widowed"
+
+
+@strawberry.enum(description="Credit grade, best (AAA) to worst (D).")
+class CreditGrade(enum.Enum):
+    AAA = "AAA"
+    AA = "AA"
+    A = "A"
+    BBB = "BBB"
+    BB = "BB"
+    B = "B"
+    CCC = "CCC"
+    CC = "CC"
+    C = "C"
+    D = "D"
+
+
+@strawberry.enum(description="How the customer came to the institution.")
+class CustomerSource(enum.Enum):
+    WALK_IN = "walk_in"
+    REFERRAL = "referral"
+    ONLINE = "online"
+    PARTNER = "partner"
+    MARKETING = "marketing"
+    IMPORT = "import"
+    OTHER = "other"
 
 
 @strawberry.enum
@@ -75,6 +117,26 @@ class Customer:
     monthly_income: decimal.Decimal | None = strawberry.field(
         description="Monthly income in CNY, two decimals."
     )
+    gender: Gender | None = strawberry.field(description="Individuals only; from the resident ID if any.")
+    birth_date: datetime.date | None = strawberry.field(
+        description="Individuals only; from the resident ID if any."
+    )
+    marital_status: MaritalStatus | None
+    occupation: str | None
+    industry: str | None
+    assets: decimal.Decimal | None = strawberry.field(description="Total assets in CNY, two decimals.")
+    liabilities: decimal.Decimal | None = strawberry.field(
+        description="Total liabilities in CNY, two decimals."
+    )
+    debt_to_income: decimal.Decimal | None = strawberry.field(
+        description="Liabilities over a year's income, a ratio with four decimals (0.3500 is 35%); null "
+        "unless both are known."
+    )
+    credit_score: int | None = strawberry.field(description="0 to 1000.")
+    credit_grade: CreditGrade | None
+    tags: list[str]
+    source: CustomerSource | None
+    legal_hold: bool = strawberry.field(description="Exempt from retention deletion while set.")
     risk_level: RiskLevel
     status: CustomerStatus
     national_id: str | None = strawberry.field(
@@ -96,6 +158,19 @@ class Customer:
             region_code=row.region_code,
             region_name=region_name(row.region_code) or None,
             monthly_income=row.monthly_income,
+            gender=Gender(row.gender) if row.gender else None,
+            birth_date=row.birth_date,
+            marital_status=MaritalStatus(row.marital_status) if row.marital_status else None,
+            occupation=row.occupation,
+            industry=row.industry,
+            assets=row.assets,
+            liabilities=row.liabilities,
+            debt_to_income=row.debt_to_income,
+            credit_score=row.credit_score,
+            credit_grade=CreditGrade(row.credit_grade) if row.credit_grade else None,
+            tags=list(row.tags or []),
+            source=CustomerSource(row.source) if row.source else None,
+            legal_hold=bool(row.legal_hold),
             risk_level=RiskLevel(row.risk_level),
             status=CustomerStatus(row.status),
             national_id=row.national_id_masked,
@@ -109,13 +184,15 @@ class Customer:
             updated_at=row.updated_at,
         )
 
+    @strawberry.field(description="Collateral pledged by the customer, oldest first.")
+    async def collateral(self, info: Info[GraphQLContext, None]) -> list[Collateral]:
+        rows = await info.context.loaders.collateral_by_customer.load(uuid.UUID(self.id))
+        return [Collateral.from_row(row) for row in rows]
 
-@strawberry.type
-class PageInfo:
-    has_next_page: bool
-    has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
+    @strawberry.field(description="The customer's loans, oldest first.")
+    async def loans(self, info: Info[GraphQLContext, None]) -> list[Loan]:
+        rows = await info.context.loaders.loans_by_customer.load(uuid.UUID(self.id))
+        return [Loan.from_row(row) for row in rows]
 
 
 @strawberry.type
@@ -157,6 +234,17 @@ class CreateCustomerInput:
     name: str
     region_code: str | None = None
     monthly_income: decimal.Decimal | None = None
+    gender: Gender | None = None
+    birth_date: datetime.date | None = None
+    marital_status: MaritalStatus | None = None
+    occupation: str | None = None
+    industry: str | None = None
+    assets: decimal.Decimal | None = None
+    liabilities: decimal.Decimal | None = None
+    credit_score: int | None = None
+    credit_grade: CreditGrade | None = None
+    tags: list[str] = strawberry.field(default_factory=list)
+    source: CustomerSource | None = None
     risk_level: RiskLevel = RiskLevel.LOW
     status: CustomerStatus = CustomerStatus.PROSPECT
     national_id: str | None = None
@@ -171,6 +259,17 @@ class UpdateCustomerInput:
     name: str | None = strawberry.UNSET
     region_code: str | None = strawberry.UNSET
     monthly_income: decimal.Decimal | None = strawberry.UNSET
+    gender: Gender | None = strawberry.UNSET
+    birth_date: datetime.date | None = strawberry.UNSET
+    marital_status: MaritalStatus | None = strawberry.UNSET
+    occupation: str | None = strawberry.UNSET
+    industry: str | None = strawberry.UNSET
+    assets: decimal.Decimal | None = strawberry.UNSET
+    liabilities: decimal.Decimal | None = strawberry.UNSET
+    credit_score: int | None = strawberry.UNSET
+    credit_grade: CreditGrade | None = strawberry.UNSET
+    tags: list[str] | None = strawberry.UNSET
+    source: CustomerSource | None = strawberry.UNSET
     risk_level: RiskLevel | None = strawberry.UNSET
     status: CustomerStatus | None = strawberry.UNSET
     national_id: str | None = strawberry.UNSET
@@ -205,20 +304,6 @@ UpdateCustomerResult = Annotated[
 ]
 
 
-def _values(data: object) -> dict[str, object]:
-    values: dict[str, object] = {}
-    for name, value in vars(data).items():
-        if value is strawberry.UNSET:
-            continue
-        values[name] = value.value if isinstance(value, enum.Enum) else value
-    return values
-
-
-def _page_size(value: int | None, argument: str) -> None:
-    if value is not None and not 1 <= value <= MAX_PAGE_SIZE:
-        raise PublicError(f"{argument} must be between 1 and {MAX_PAGE_SIZE}")
-
-
 @strawberry.type
 class CustomerQueries:
     @strawberry.field(description="Customers of the caller's institution, newest first by default.")
@@ -232,8 +317,8 @@ class CustomerQueries:
         filter: CustomerFilterInput | None = None,
         order_by: CustomerOrderInput | None = None,
     ) -> CustomerConnection:
-        _page_size(first, "first")
-        _page_size(last, "last")
+        check_page_size(first, "first")
+        check_page_size(last, "last")
         ctx = info.context
         flt = filter or CustomerFilterInput()
         order = order_by or CustomerOrderInput()
@@ -288,7 +373,7 @@ class CustomerMutations:
         ctx = info.context
         service = CustomerService(ctx.session, ctx.principal, ctx.cipher)
         try:
-            row = await ctx.run(lambda: service.create_customer(_values(input)))
+            row = await ctx.write(lambda: service.create_customer(input_values(input)))
         except InvalidInput as invalid:
             return InputError.from_invalid(invalid)
         except PermissionDenied as denied:
@@ -302,7 +387,7 @@ class CustomerMutations:
         ctx = info.context
         service = CustomerService(ctx.session, ctx.principal, ctx.cipher)
         try:
-            row = await ctx.run(lambda: service.update_customer(str(id), _values(input)))
+            row = await ctx.write(lambda: service.update_customer(str(id), input_values(input)))
         except InvalidInput as invalid:
             return InputError.from_invalid(invalid)
         except CustomerNotFound:

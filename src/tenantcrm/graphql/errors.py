@@ -31,7 +31,7 @@ class InputError:
     def from_invalid(cls, invalid: InvalidInput) -> InputError:
         return cls(
             message="The input was refused; nothing was saved.",
-            fields=[FieldError(field=camel(e.field), code=e.code, message=e.message) for e in invalid.errors],
+            fields=[FieldError(field=camel(e.field), code=e.code, message=e.text()) for e in invalid.errors],
         )
 
 

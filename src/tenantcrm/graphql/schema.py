@@ -18,10 +18,11 @@ from strawberry.extensions import (
 )
 from strawberry.types import ExecutionContext, Info
 
+from tenantcrm.graphql.collateral import CollateralMutations, CollateralQueries
 from tenantcrm.graphql.context import GraphQLContext
 from tenantcrm.graphql.customers import CustomerMutations, CustomerQueries
 from tenantcrm.graphql.errors import should_mask
-from tenantcrm.graphql.loans import LoanQueries
+from tenantcrm.graphql.loans import LoanMutations, LoanQueries
 from tenantcrm.settings import REPO_ROOT
 
 logger = logging.getLogger(__name__)
@@ -55,12 +56,12 @@ class ViewerQueries:
 
 
 @strawberry.type
-class Query(CustomerQueries, LoanQueries, ViewerQueries):
+class Query(CustomerQueries, CollateralQueries, LoanQueries, ViewerQueries):
     pass
 
 
 @strawberry.type
-class Mutation(CustomerMutations):
+class Mutation(CustomerMutations, CollateralMutations, LoanMutations):
     pass
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from tenantcrm.auth.passwords import generate_password, password_problem
 from tenantcrm.auth.service import normalize_email, upsert_user
 from tenantcrm.database import Database
+from tenantcrm.jobs.queue import QUEUE_SCHEMA, install_queue
 from tenantcrm.pii.keys import MasterKeyError, MasterKeyRing, master_key_ring
 from tenantcrm.pii.store import create_tenant_keys, forget
 from tenantcrm.settings import Settings
@@ -106,6 +107,16 @@ async def bootstrap(db: Database, settings: Settings) -> None:
         )
         # Wrapped keys only: unwrapping needs the master key, which the database never sees.
         await conn.execute(text(f"GRANT SELECT ON {PLATFORM_SCHEMA}.tenant_keys TO {app_role}"))
+        # The job queue lives in a schema of its own, reachable by the app role outside tenant
+        # transactions only: tenant roles get nothing there, so tenant schemas stay queue-free.
+        await install_queue(conn)
+        await conn.execute(text(f"GRANT USAGE ON SCHEMA {QUEUE_SCHEMA} TO {app_role}"))
+        await conn.execute(
+            text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {QUEUE_SCHEMA} TO {app_role}")
+        )
+        await conn.execute(
+            text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {QUEUE_SCHEMA} TO {app_role}")
+        )
 
 
 def _literal(value: str) -> str:

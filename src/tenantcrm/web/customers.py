@@ -1,15 +1,29 @@
-"""Customer pages: list with search, filters, sorting and pages; detail; create and edit."""
+"""Customer pages: list with search, filters, sorting and pages; detail with tabs; create and edit."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from litestar import Controller, Request, Response, get, post
 from litestar.response import Redirect
 
-from tenantcrm.customers.inputs import KINDS, PII_FIELDS, RISK_LEVELS, STATUSES
+from tenantcrm.collateral.inputs import KINDS as COLLATERAL_KINDS
+from tenantcrm.collateral.inputs import TITLE_STATUSES
+from tenantcrm.collateral.service import CollateralService
+from tenantcrm.customers.inputs import (
+    CREDIT_GRADES,
+    GENDERS,
+    INDIVIDUAL_ONLY,
+    KINDS,
+    MARITAL_STATUSES,
+    PII_FIELDS,
+    RISK_LEVELS,
+    SOURCES,
+    STATUSES,
+)
 from tenantcrm.customers.models import Customer
 from tenantcrm.customers.service import (
     SORT_FIELDS,
@@ -18,6 +32,8 @@ from tenantcrm.customers.service import (
     CustomerService,
     InvalidCursor,
 )
+from tenantcrm.loans.schedule import METHODS
+from tenantcrm.loans.service import LoanFilter, LoanService
 from tenantcrm.settings import Settings
 from tenantcrm.validation import InvalidInput
 from tenantcrm.web.rendering import is_htmx, page
@@ -26,7 +42,28 @@ from tenantcrm.web.sealed import seal, unseal
 
 RESULTS_TARGET = "customer-results"
 PAGE_SIZE = 25
-FORM_FIELDS = ("kind", "name", "region_code", "monthly_income", "risk_level", "status")
+FORM_FIELDS = (
+    "kind",
+    "name",
+    "gender",
+    "birth_date",
+    "marital_status",
+    "region_code",
+    "occupation",
+    "industry",
+    "source",
+    "tags",
+    "risk_level",
+    "status",
+    "monthly_income",
+    "assets",
+    "liabilities",
+    "credit_score",
+    "credit_grade",
+)
+TABS_TARGET = "customer-tabs"
+TABS = ("profile", "financials", "collateral", "loans", "timeline")
+CUSTOMER_LOANS_SHOWN = 100
 
 
 @dataclass(frozen=True)
@@ -75,6 +112,9 @@ async def _form_values(request: Request, *, editing: bool = False) -> dict[str, 
     the stored clear value, so it cannot send it back."""
     form = await request.form()
     values = {name: form.get(name) for name in FORM_FIELDS}
+    if values["kind"] == "enterprise":
+        for name in INDIVIDUAL_ONLY:  # hidden for enterprises; a stale value must not refuse the form
+            values.pop(name)
     for name in PII_FIELDS:
         value = str(form.get(name) or "").strip()
         if value or not editing:
@@ -101,6 +141,100 @@ def _form_page(
         kinds=KINDS,
         risk_levels=RISK_LEVELS,
         statuses=STATUSES,
+        genders=GENDERS,
+        marital_statuses=MARITAL_STATUSES,
+        sources=SOURCES,
+        credit_grades=CREDIT_GRADES,
+    )
+
+
+def _order(event: dict[str, Any]) -> tuple[date, datetime]:
+    """Newest first by the day it happened (a repayment's own date), then by when it was entered."""
+    entered = event.get("entered") or event["at"]
+    return (event["at"] if not isinstance(event["at"], datetime) else event["at"].date(), entered)
+
+
+async def _timeline(loans: LoanService, customer: Customer) -> list[dict[str, Any]]:
+    """Events derivable from the customer's loans, newest first: the audit log is for auditors."""
+    found = (await loans.loans_for_customers([customer.id]))[customer.id]
+    ids = [loan.id for loan in found]
+    repayments = await loans.repayments_for_loans(ids) if ids else {}
+    events: list[dict[str, Any]] = []
+    for loan in found:
+        events.append({"kind": "loan_created", "at": loan.created_at, "loan": loan})
+        for repayment in repayments.get(loan.id, []):
+            events.append(
+                {
+                    "kind": "repayment",
+                    "at": repayment.paid_on,
+                    "entered": repayment.recorded_at,
+                    "loan": loan,
+                    "item": repayment,
+                }
+            )
+            if repayment.reversed_at is not None:
+                events.append(
+                    {"kind": "reversal", "at": repayment.reversed_at, "loan": loan, "item": repayment}
+                )
+        for decision in await loans.classification_history(loan.id):
+            events.append({"kind": "classified", "at": decision.decided_at, "loan": loan, "item": decision})
+    return sorted(events, key=_order, reverse=True)
+
+
+async def _tab_context(scope: WebScope, customer: Customer, tab: str) -> dict[str, Any]:
+    """What one tab shows; only that tab's data is read."""
+    loans = LoanService(scope.session, scope.principal)
+    if tab == "financials":
+        return {"exposure": await loans.customer_exposure(customer.id)}
+    if tab == "collateral":
+        service = CollateralService(scope.session, scope.principal)
+        items = await service.list_for_customer(customer.id)
+        linked = await loans.loans_for_collateral([item.id for item in items]) if items else {}
+        distinct = list({loan.id: loan for group in linked.values() for loan in group}.values())
+        return {
+            "collateral": items,
+            "linked_loans": linked,
+            "loan_ltv": await loans.loan_to_value(distinct),
+            "appraisals": {item.id: await service.appraisals(item.id) for item in items},
+            "collateral_kinds": COLLATERAL_KINDS,
+            "title_statuses": TITLE_STATUSES,
+        }
+    if tab == "loans":
+        result = await loans.list_loans(LoanFilter(customer_id=customer.id), first=CUSTOMER_LOANS_SHOWN)
+        collateral = await CollateralService(scope.session, scope.principal).list_for_customer(customer.id)
+        return {"loan_rows": result.rows, "loan_collateral": collateral, "methods": METHODS}
+    if tab == "timeline":
+        return {"events": await _timeline(loans, customer)}
+    return {}
+
+
+async def render_customer(
+    request: Request,
+    scope: WebScope,
+    customer_id: str,
+    tab: str | None = None,
+    *,
+    status_code: int = 200,
+    **extra: Any,
+) -> Response:
+    """The customer page on one tab (an htmx request aimed at the tabs gets only them), with any
+    refused form of that tab in `extra` (its values and errors)."""
+    tab = tab if tab in TABS else "profile"
+    customer = await _service(scope).get_customer(customer_id)
+    context = await _tab_context(scope, customer, tab)
+    partial = is_htmx(request) and request.headers.get("hx-target") == TABS_TARGET
+    base = f"/t/{scope.tenant.slug}/customers/{customer.id}"
+    return page(
+        request,
+        "customers/_tabs.html" if partial else "customers/detail.html",
+        status_code=status_code,
+        headers={"HX-Push-Url": f"{base}?tab={tab}"} if partial else None,
+        customer=customer,
+        slug=scope.tenant.slug,
+        tab=tab,
+        tabs=TABS,
+        today=date.today(),
+        **{"revealed": None, **context, **extra},
     )
 
 
@@ -211,11 +345,11 @@ class CustomerPages(Controller):
         return Redirect(f"/t/{web_scope.tenant.slug}/customers/{customer.id}", status_code=303)
 
     @get("/{customer_id:str}", name="customer_detail")
-    async def detail(self, request: Request, web_scope: WebScope, customer_id: str) -> Response:
-        customer = await _service(web_scope).get_customer(customer_id)
-        return page(
-            request, "customers/detail.html", customer=customer, slug=web_scope.tenant.slug, revealed=None
-        )
+    async def detail(
+        self, request: Request, web_scope: WebScope, customer_id: str, tab: str | None = None
+    ) -> Response:
+        """Tabs are plain links (?tab=loans); htmx swaps only the tabs and pushes the same URL."""
+        return await render_customer(request, web_scope, customer_id, tab)
 
     @post("/{customer_id:str}/reveal", name="customer_reveal")
     async def reveal(self, request: Request, web_scope: WebScope, customer_id: str) -> Response:
@@ -228,25 +362,16 @@ class CustomerPages(Controller):
                 customer_id, fields, purpose=str(form.get("purpose") or ""), channel="web"
             )
         except InvalidInput as invalid:
-            customer = await service.get_customer(customer_id)
-            return page(
-                request,
-                "customers/detail.html",
-                status_code=422,
-                customer=customer,
-                slug=web_scope.tenant.slug,
-                revealed=None,
-                reveal_errors=invalid,
+            return await render_customer(
+                request, web_scope, customer_id, status_code=422, reveal_errors=invalid
             )
-        customer = await service.get_customer(customer_id)
-        return page(
-            request, "customers/detail.html", customer=customer, slug=web_scope.tenant.slug, revealed=revealed
-        )
+        return await render_customer(request, web_scope, customer_id, revealed=revealed)
 
     @get("/{customer_id:str}/edit", name="customer_edit")
     async def edit_form(self, request: Request, web_scope: WebScope, customer_id: str) -> Response:
         customer = await _service(web_scope).get_customer_for_edit(customer_id)
         values = {name: getattr(customer, name) for name in FORM_FIELDS}
+        values["tags"] = ", ".join(customer.tags or [])
         return _form_page(request, web_scope, customer, values)
 
     @post("/{customer_id:str}/edit", name="customer_update")

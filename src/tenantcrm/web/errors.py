@@ -9,7 +9,9 @@ from litestar.exceptions import NotFoundException
 from litestar.response import Redirect
 
 from tenantcrm.auth.permissions import PermissionDenied
+from tenantcrm.collateral.service import CollateralNotFound
 from tenantcrm.customers.service import CustomerNotFound
+from tenantcrm.loans.service import LoanNotFound, RepaymentNotFound
 from tenantcrm.web.rendering import page
 from tenantcrm.web.scope import NotSignedIn, TenantUnavailable
 
@@ -43,6 +45,9 @@ EXCEPTION_HANDLERS = {
     NotSignedIn: not_signed_in,
     NotFoundException: not_found,
     CustomerNotFound: not_found,
+    CollateralNotFound: not_found,
+    LoanNotFound: not_found,
+    RepaymentNotFound: not_found,
     TenantUnavailable: tenant_unavailable,
     PermissionDenied: permission_denied,
 }

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_currency, format_decimal, format_percent
 from babel.support import NullTranslations, Translations
 
 LOCALES = ("zh_CN", "en")
@@ -50,3 +50,8 @@ def money(value: object, locale: str) -> str:
 
 def number(value: object, locale: str) -> str:
     return "" if value is None else format_decimal(value, locale=locale)  # type: ignore[arg-type]
+
+
+def percent(value: object, locale: str) -> str:
+    """A ratio (0.6543) as a percentage with two decimals (65.43%)."""
+    return "" if value is None else format_percent(value, format="#,##0.00%", locale=locale)  # type: ignore[arg-type]

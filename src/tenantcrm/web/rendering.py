@@ -10,7 +10,7 @@ from litestar.response import Template
 
 from tenantcrm.customers.regions import REGIONS, region_name
 from tenantcrm.settings import Settings
-from tenantcrm.web.i18n import LOCALES, money, negotiate, number, translations
+from tenantcrm.web.i18n import LOCALES, money, negotiate, number, percent, translations
 
 LANG_COOKIE = "tcrm_lang"
 PAGE_CSP = (
@@ -54,6 +54,7 @@ def page(
         "principal": request.scope.get("principal"),  # type: ignore[call-overload]
         "money": partial(money, locale=locale),
         "number": partial(number, locale=locale),
+        "percent": partial(percent, locale=locale),
         "region_name": partial(region_name, locale=locale),
         "regions": sorted(REGIONS),
         "current_path": request.url.path,

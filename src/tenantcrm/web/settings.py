@@ -1,4 +1,4 @@
-"""Tenant settings pages: users and teams, the roles' permission matrix, and API tokens.
+"""Tenant settings pages: users and teams, the roles' permission matrix, API tokens, loan rules.
 
 Each route parses the form, calls AccessAdminService (which checks every right) and renders.
 A row edited with htmx comes back as that row alone; without JS the same form posts and the
@@ -28,7 +28,16 @@ from tenantcrm.auth.admin_service import (
     NewUser,
     NotFound,
 )
-from tenantcrm.auth.permissions import ALL_PERMISSIONS, BUILT_IN_ROLE_NAMES, RECORD_SCOPES, PermissionDenied
+from tenantcrm.auth.permissions import (
+    ALL_PERMISSIONS,
+    BUILT_IN_ROLE_NAMES,
+    LOANS_CLASSIFY,
+    RECORD_SCOPES,
+    PermissionDenied,
+)
+from tenantcrm.loans.inputs import FLAGS
+from tenantcrm.loans.ledger import CLASSES
+from tenantcrm.loans.service import LoanService
 from tenantcrm.messages import N_
 from tenantcrm.validation import FieldError, InvalidInput, parse_uuid
 from tenantcrm.web.rendering import is_htmx, page
@@ -80,7 +89,15 @@ ROLE_LABELS = {
 SCOPE_LABELS = {"own": N_("Own records"), "team": N_("Team's records"), "all": N_("All records")}
 
 # Which page GET /settings opens: the first one the principal may use.
-SECTIONS = ((ADMIN_USERS, "users"), (ADMIN_ROLES, "roles"), (TOKENS, "tokens"), (AUDIT_READ, "audit"))
+SECTIONS = (
+    (ADMIN_USERS, "users"),
+    (ADMIN_ROLES, "roles"),
+    (TOKENS, "tokens"),
+    (AUDIT_READ, "audit"),
+    (LOANS_CLASSIFY, "classification"),
+)
+RULE_FIELDS = ("classification", "min_days_past_due", "flag")
+BLANK_RULE_ROWS = 3
 INVITE_FIELDS = ("email", "display_name", "role", "team")
 DEFAULT_INVITE_ROLE = "loan_officer"
 
@@ -549,3 +566,73 @@ class SettingsPages(Controller):
         except NotFound:
             raise NotFoundException() from None
         return Redirect(f"/t/{web_scope.tenant.slug}/settings/tokens", status_code=303)
+
+    # --- five-category classification rules (loans.classify) ---
+
+    async def _rules(
+        self,
+        request: Request,
+        scope: WebScope,
+        *,
+        status_code: int = 200,
+        rows: list[dict[str, str]] | None = None,
+        errors: InvalidInput | None = None,
+        saved: bool = False,
+    ) -> Response:
+        # The page edits the rules, which only loans.classify may do; LoanService.rules() itself
+        # only needs customers.read, so the page checks the right it is for.
+        scope.principal.require(LOANS_CLASSIFY)
+        if rows is None:
+            rows = [
+                {
+                    "classification": rule.classification,
+                    "min_days_past_due": ""
+                    if rule.min_days_past_due is None
+                    else str(rule.min_days_past_due),
+                    "flag": rule.flag or "",
+                }
+                for rule in await LoanService(scope.session, scope.principal).rules()
+            ]
+        return _render(
+            request,
+            scope,
+            "settings/classification.html",
+            "classification",
+            status_code=status_code,
+            rows=[*rows, *({name: "" for name in RULE_FIELDS} for _ in range(BLANK_RULE_ROWS))],
+            row_errors=_rule_errors(errors, len(rows)),
+            errors=errors,
+            saved=saved,
+            classes=[c for c in CLASSES if c != "normal"],
+            flags=FLAGS,
+        )
+
+    @get("/classification", name="settings_classification")
+    async def rules_page(self, request: Request, web_scope: WebScope, saved: str | None = None) -> Response:
+        return await self._rules(request, web_scope, saved=bool(saved))
+
+    @post("/classification", name="settings_save_classification")
+    async def save_rules(self, request: Request, web_scope: WebScope) -> Response:
+        """The form posts the rows as parallel lists; rows left blank (the spare ones) are dropped."""
+        form = await request.form()
+        columns = [[str(v) for v in form.getall(name, [])] for name in RULE_FIELDS]
+        rows = [
+            dict(zip(RULE_FIELDS, (column[i] if i < len(column) else "" for column in columns), strict=True))
+            for i in range(max((len(column) for column in columns), default=0))
+        ]
+        rows = [row for row in rows if any(value.strip() for value in row.values())]
+        try:
+            await LoanService(web_scope.session, web_scope.principal).replace_rules(rows)
+        except InvalidInput as invalid:
+            return await self._rules(request, web_scope, status_code=422, rows=rows, errors=invalid)
+        return Redirect(f"/t/{web_scope.tenant.slug}/settings/classification?saved=1", status_code=303)
+
+
+def _rule_errors(errors: InvalidInput | None, count: int) -> dict[int, list[FieldError]]:
+    """Refusals by row: the service names them rules.<index> or rules.<index>.<field>."""
+    found: dict[int, list[FieldError]] = {}
+    for error in errors.errors if errors else []:
+        parts = error.field.split(".")
+        if len(parts) >= 2 and parts[0] == "rules" and parts[1].isdigit() and int(parts[1]) < count:
+            found.setdefault(int(parts[1]), []).append(error)
+    return found

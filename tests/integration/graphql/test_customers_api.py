@@ -126,6 +126,10 @@ async def read(client, token, customer_id: str) -> dict | None:
     return (await ok(client, token, CUSTOMER, {"id": customer_id}))["customer"]
 
 
+# A fixed id nobody has: parameters must be the same in every pytest-xdist worker.
+UNKNOWN_ID = "6f1c8a52-3b0e-4d7a-9c61-2e4f5a7b8c90"
+
+
 def unique(prefix: str) -> str:
     return f"{prefix} {uuid.uuid4().hex[:10]}"
 
@@ -453,7 +457,7 @@ async def test_page_size_at_the_limits_is_accepted(client, token_a):
         cursor_of(["created_at", 5]),
         cursor_of({"field": "created_at"}),
         base64.urlsafe_b64encode(b"\xcf\x80\xff").decode(),
-        cursor_of(["name", str(uuid.uuid4())]),  # issued for another ordering
+        cursor_of(["name", UNKNOWN_ID]),  # issued for another ordering
         "游标",
     ],
 )
@@ -534,7 +538,7 @@ async def test_customer_by_id_reads_every_field(client, token_a, tenant_a):
     assert customer["owner"]["displayName"]
 
 
-@pytest.mark.parametrize("customer_id", ["not-a-uuid", "", "123", "\u0000", str(uuid.uuid4())])
+@pytest.mark.parametrize("customer_id", ["not-a-uuid", "", "123", "\u0000", UNKNOWN_ID])
 async def test_customer_by_a_malformed_or_unknown_id_is_null(client, token_a, customer_id):
     assert await read(client, token_a, customer_id) is None
 
@@ -687,7 +691,7 @@ async def test_update_refuses_bad_input_with_camel_case_fields(client, token_a):
     assert (stored["monthlyIncome"], stored["regionCode"]) == (None, None)
 
 
-@pytest.mark.parametrize("customer_id", ["not-a-uuid", str(uuid.uuid4())])
+@pytest.mark.parametrize("customer_id", ["not-a-uuid", UNKNOWN_ID])
 async def test_update_of_an_unknown_customer_is_not_found(client, token_a, customer_id):
     data = await ok(client, token_a, UPDATE, {"id": customer_id, "input": {"name": "x"}})
     assert data["updateCustomer"] == {

@@ -7,10 +7,12 @@ without an expectation below fails, so it cannot go untested.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ import httpx
 import pytest
 from graphql import OperationDefinitionNode, parse
 
+from tenantcrm.loans import ledger
 from tenantcrm.settings import REPO_ROOT
 
 EXAMPLES = REPO_ROOT / "graphql" / "examples"
@@ -27,6 +30,42 @@ mutation ($input: CreateCustomerInput!) {
   createCustomer(input: $input) { __typename ... on Customer { id name } }
 }
 """
+# The lending book an example names by customerId, collateralId, loanId or repaymentId (collateral,
+# a loan it secures, a repayment of that loan), made for its run.
+BOOK = """
+mutation ($customerId: ID!) {
+  createCollateral(
+    customerId: $customerId, input: {kind: RESIDENCE, appraisedValue: "2000000.00", appraisedOn: "2025-01-10"}
+  ) {
+    __typename ... on Collateral { id }
+  }
+}
+"""
+LOAN = """
+mutation ($customerId: ID!, $collateralId: ID!) {
+  createLoan(customerId: $customerId, input: {
+    product: "房抵经营贷", amount: "120000.00", annualRate: "0.06", termMonths: 12,
+    method: EQUAL_PRINCIPAL, startDate: "2025-01-15", collateralIds: [$collateralId]
+  }) { __typename ... on Loan { id } }
+}
+"""
+REPAY = """
+mutation ($loanId: ID!) {
+  recordRepayment(loanId: $loanId, input: {amount: "10600.00", paidOn: "2025-02-15"}) {
+    __typename ... on RepaymentOutcome { repayment { id } }
+  }
+}
+"""
+LENDING_IDS = ("customerId", "collateralId", "loanId", "repaymentId")
+# The example restores the defaults, which are the migration's seed.
+DEFAULT_RULES = [
+    {
+        "classification": rule.classification.upper(),
+        "minDaysPastDue": rule.min_days_past_due,
+        "flag": rule.flag.upper() if rule.flag else None,
+    }
+    for rule in ledger.DEFAULT_RULES
+]
 
 
 @dataclass(frozen=True)
@@ -37,6 +76,9 @@ class Run:
     customer_id: str
     customer_name: str
     admin_email: str
+    collateral_id: str | None = None
+    loan_id: str | None = None  # 120,000.00 over 12 months from 2025-01-15, secured by the collateral
+    repayment_id: str | None = None  # 10,600.00 on 2025-02-15, the first instalment
 
 
 def _list_customers(run: Run) -> None:
@@ -63,6 +105,7 @@ def _create_customer(run: Run) -> None:
     result = run.data["createCustomer"]
     assert result["__typename"] == "Customer", result
     assert result["monthlyIncome"] == "12345.60"
+    assert (result["creditGrade"], result["tags"], result["source"]) == ("A", ["房抵", "老客户"], "REFERRAL")
     assert result["regionName"]
     uuid.UUID(result["id"])
 
@@ -109,6 +152,131 @@ def _viewer(run: Run) -> None:
     assert "customers.read" in viewer["permissions"]
 
 
+def _customer_with_loans(run: Run) -> None:
+    customer = run.data["customer"]
+    assert customer["__typename"] == "Customer" and customer["id"] == run.customer_id
+    (collateral,) = customer["collateral"]
+    assert collateral["id"] == run.collateral_id
+    assert [loan["id"] for loan in collateral["loans"]] == [run.loan_id]
+    (loan,) = customer["loans"]
+    assert loan["id"] == run.loan_id and loan["status"] == "ACTIVE"
+    assert [c["id"] for c in loan["collateral"]] == [run.collateral_id]
+    assert len(loan["schedule"]) == 12
+    assert sum(Decimal(row["principal"]) for row in loan["schedule"]) == Decimal("120000.00")
+    assert loan["schedule"][0]["paidOn"] == "2025-02-15"
+    assert [(r["id"], r["amount"], r["reversed"]) for r in loan["repayments"]] == [
+        (run.repayment_id, "10600.00", False)
+    ]
+
+
+def _loan_by_id(run: Run) -> None:
+    loan = run.data["loan"]
+    assert loan["__typename"] == "Loan" and loan["id"] == run.loan_id
+    assert loan["customerId"] == run.customer_id
+    arrears = loan["arrears"]
+    # Due 2025-02-15 (paid), 2025-03-15 (not yet): nothing overdue on 2025-03-01.
+    assert (arrears["asOf"], arrears["daysPastDue"], arrears["bucket"], arrears["overdueAmount"]) == (
+        "2025-03-01",
+        0,
+        "CURRENT",
+        "0.00",
+    )
+    assert arrears["outstandingPrincipal"] == "110000.00"
+    assert arrears["nextDue"]["number"] == 2
+    assert loan["payoffAmount"] == "110550.00"
+    assert loan["loanToValue"] is not None
+
+
+def _list_loans(run: Run) -> None:
+    connection = run.data["loans"]
+    assert connection["__typename"] == "LoanConnection"
+    assert [edge["node"]["id"] for edge in connection["edges"]] == [run.loan_id]
+    assert connection["totalCount"] == 1
+    edge = connection["edges"][0]
+    assert (edge["customerName"], edge["daysPastDue"], edge["nextDueDate"]) == (
+        run.customer_name,
+        0,
+        "2025-03-15",
+    )
+
+
+def _collateral_by_id(run: Run) -> None:
+    collateral = run.data["collateral"]
+    assert collateral["__typename"] == "Collateral" and collateral["id"] == run.collateral_id
+    assert [a["value"] for a in collateral["appraisals"]] == ["2000000.00"]
+    assert [loan["id"] for loan in collateral["loans"]] == [run.loan_id]
+
+
+def _classification_rules(run: Run) -> None:
+    assert run.data["classificationRules"]
+
+
+def _create_collateral(run: Run) -> None:
+    result = run.data["createCollateral"]
+    assert result["__typename"] == "Collateral", result
+    assert (result["customerId"], result["areaM2"], result["appraisedValue"]) == (
+        run.customer_id,
+        "89.50",
+        "2000000.00",
+    )
+
+
+def _update_collateral(run: Run) -> None:
+    result = run.data["updateCollateral"]
+    assert result["__typename"] == "Collateral", result
+    assert (result["id"], result["titleStatus"]) == (run.collateral_id, "MORTGAGED")
+
+
+def _add_appraisal(run: Run) -> None:
+    result = run.data["addAppraisal"]
+    assert result["__typename"] == "Collateral", result
+    assert (result["appraisedValue"], result["appraisedOn"]) == ("2150000.00", "2025-06-30")
+    assert len(result["appraisals"]) == 2
+
+
+def _create_loan(run: Run) -> None:
+    result = run.data["createLoan"]
+    assert result["__typename"] == "Loan", result
+    assert (result["customerId"], result["amount"], result["annualRate"]) == (
+        run.customer_id,
+        "1000000.00",
+        "0.043500",
+    )
+    assert [c["id"] for c in result["collateral"]] == [run.collateral_id]
+    assert sum(Decimal(row["principal"]) for row in result["schedule"]) == Decimal("1000000.00")
+
+
+def _record_repayment(run: Run) -> None:
+    result = run.data["recordRepayment"]
+    assert result["__typename"] == "RepaymentOutcome", result
+    assert (result["repayment"]["amount"], result["loan"]["id"]) == ("100.00", run.loan_id)
+
+
+def _reverse_repayment(run: Run) -> None:
+    result = run.data["reverseRepayment"]
+    assert result["__typename"] == "RepaymentOutcome", result
+    assert (result["repayment"]["id"], result["repayment"]["reversed"]) == (run.repayment_id, True)
+
+
+def _classify_loan(run: Run) -> None:
+    result = run.data["classifyLoan"]
+    assert result["__typename"] == "Loan", result
+    assert result["classification"] == "SPECIAL_MENTION"
+    assert result["classificationHistory"][0]["previous"] == "NORMAL"
+
+
+def _set_loan_flags(run: Run) -> None:
+    result = run.data["setLoanFlags"]
+    assert result["__typename"] == "Loan", result
+    assert result["flags"] == ["LITIGATION"]
+
+
+def _replace_classification_rules(run: Run) -> None:
+    result = run.data["replaceClassificationRules"]
+    assert result["__typename"] == "ClassificationRuleSet", result
+    assert result["rules"] == DEFAULT_RULES
+
+
 EXPECTED: dict[str, Callable[[Run], None]] = {
     "listCustomers": _list_customers,
     "customerById": _customer_by_id,
@@ -117,6 +285,20 @@ EXPECTED: dict[str, Callable[[Run], None]] = {
     "revealCustomerPii": _reveal_customer_pii,
     "loanSchedule": _loan_schedule,
     "viewer": _viewer,
+    "customerWithLoans": _customer_with_loans,
+    "loanById": _loan_by_id,
+    "listLoans": _list_loans,
+    "collateralById": _collateral_by_id,
+    "classificationRules": _classification_rules,
+    "createCollateral": _create_collateral,
+    "updateCollateral": _update_collateral,
+    "addAppraisal": _add_appraisal,
+    "createLoan": _create_loan,
+    "recordRepayment": _record_repayment,
+    "reverseRepayment": _reverse_repayment,
+    "classifyLoan": _classify_loan,
+    "setLoanFlags": _set_loan_flags,
+    "replaceClassificationRules": _replace_classification_rules,
 }
 
 
@@ -192,8 +374,37 @@ async def _run_example(client, path: Path, headers, expectation, tenant_a) -> No
         # Other tests add customers to this tenant: search for this run's one alone.
         assert variables["filter"]["search"] in customer_name
         variables["filter"]["search"] = customer_name
+    run = Run({}, created["id"], customer_name, tenant_a.admin_email)
+    filter_ = variables.get("filter")
+    if set(LENDING_IDS) & set(variables) or (isinstance(filter_, dict) and "customerId" in filter_):
+        run = await _lending_book(client, headers, run)
+        ids = dict(zip(LENDING_IDS, (run.customer_id, run.collateral_id, run.loan_id, run.repayment_id)))
+        variables.update({key: ids[key] for key in LENDING_IDS if key in variables})
+        if isinstance(filter_, dict) and "customerId" in filter_:
+            filter_["customerId"] = run.customer_id
+        if "collateralIds" in variables.get("input", {}):
+            variables["input"]["collateralIds"] = [run.collateral_id]
     response = await client.post("/graphql", json={"query": query, "variables": variables}, headers=headers)
     assert response.status_code == 200, response.text
     body = response.json()
     assert "errors" not in body, body["errors"]
-    expectation(Run(body["data"], created["id"], customer_name, tenant_a.admin_email))
+    expectation(dataclasses.replace(run, data=body["data"]))
+
+
+async def _lending_book(client, headers, run: Run) -> Run:
+    """Collateral, a loan it secures and a repayment of that loan, for the run's customer."""
+
+    async def call(document: str, variables: dict[str, Any], field: str) -> dict[str, Any]:
+        response = await client.post(
+            "/graphql", json={"query": document, "variables": variables}, headers=headers
+        )
+        result = response.json()["data"][field]
+        assert result["__typename"] != "InputError", result
+        return result
+
+    collateral = await call(BOOK, {"customerId": run.customer_id}, "createCollateral")
+    loan = await call(LOAN, {"customerId": run.customer_id, "collateralId": collateral["id"]}, "createLoan")
+    repaid = await call(REPAY, {"loanId": loan["id"]}, "recordRepayment")
+    return dataclasses.replace(
+        run, collateral_id=collateral["id"], loan_id=loan["id"], repayment_id=repaid["repayment"]["id"]
+    )

@@ -1,0 +1,53 @@
+"""Pieces the capability modules share: page info, page-size checks, input values, decimal places."""
+
+from __future__ import annotations
+
+import enum
+from decimal import Decimal
+
+import strawberry
+
+from tenantcrm.graphql.errors import PublicError
+
+MAX_PAGE_SIZE = 100
+CENT = Decimal("0.01")
+RATE_PLACES = Decimal("0.000001")
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+def check_page_size(value: int | None, argument: str) -> None:
+    if value is not None and not 1 <= value <= MAX_PAGE_SIZE:
+        raise PublicError(f"{argument} must be between 1 and {MAX_PAGE_SIZE}")
+
+
+def input_values(data: object) -> dict[str, object]:
+    """The fields a client gave, snake_case, enums as their stored text; UNSET ones left out."""
+    values: dict[str, object] = {}
+    for name, value in vars(data).items():
+        if value is strawberry.UNSET:
+            continue
+        if isinstance(value, list):
+            value = [item.value if isinstance(item, enum.Enum) else item for item in value]
+        values[name] = value.value if isinstance(value, enum.Enum) else value
+    return values
+
+
+def money(value: Decimal) -> Decimal:
+    """Two decimals always: sums computed in SQL or Python may come back as 0 or 12.5."""
+    return value.quantize(CENT)
+
+
+def optional_money(value: Decimal | None) -> Decimal | None:
+    return None if value is None else money(value)
+
+
+def rate(value: Decimal) -> Decimal:
+    """Six decimals, as stored: a rate just validated ("0.049") reads like one read back."""
+    return value.quantize(RATE_PLACES)

@@ -1,0 +1,141 @@
+"""Per-request DataLoaders: nested lists are read with one service call per level, not one per parent."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Hashable
+from datetime import date
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from strawberry.dataloader import DataLoader
+
+from tenantcrm.collateral.models import Appraisal, Collateral
+from tenantcrm.collateral.service import CollateralService
+from tenantcrm.loans import ledger as book
+from tenantcrm.loans.models import Classification, InstallmentRow, Loan, Repayment
+from tenantcrm.loans.service import LoanService, Suggestion
+
+if TYPE_CHECKING:
+    from tenantcrm.graphql.context import GraphQLContext
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Loaders:
+    """Each loader's batch function runs its service call through `ctx.run`, so a batch is one
+    turn on the request's connection. Keys are ids, or (loan row, date) for values as of a date."""
+
+    def __init__(self, ctx: GraphQLContext) -> None:
+        self._ctx = ctx
+        self.collateral_by_customer = DataLoader(self._collateral_by_customer)
+        self.loans_by_customer = DataLoader(self._loans_by_customer)
+        self.loans_by_collateral = DataLoader(self._loans_by_collateral)
+        self.collateral_by_loan: DataLoader[Loan, list[Collateral]] = DataLoader(
+            self._collateral_by_loan, cache_key_fn=_loan_key
+        )
+        self.installments_by_loan = DataLoader(self._installments_by_loan)
+        self.repayments_by_loan = DataLoader(self._repayments_by_loan)
+        self.appraisals_by_collateral = DataLoader(self._appraisals_by_collateral)
+        self.history_by_loan = DataLoader(self._history_by_loan)
+        self.loan_to_value: DataLoader[Loan, Decimal | None] = DataLoader(
+            self._loan_to_value, cache_key_fn=_loan_key
+        )
+        self.arrears: DataLoader[tuple[Loan, date], book.Arrears] = DataLoader(
+            self._arrears, cache_key_fn=_dated_key
+        )
+        self.payoff: DataLoader[tuple[Loan, date], Decimal] = DataLoader(
+            self._payoff, cache_key_fn=_dated_key
+        )
+        self.suggestion: DataLoader[tuple[Loan, date], Suggestion] = DataLoader(
+            self._suggestion, cache_key_fn=_dated_key
+        )
+
+    def _loans(self) -> LoanService:
+        return LoanService(self._ctx.session, self._ctx.principal)
+
+    def _collateral(self) -> CollateralService:
+        return CollateralService(self._ctx.session, self._ctx.principal)
+
+    async def _batch(self, ids: list[uuid.UUID], fetch: Callable[[], Awaitable[dict[Any, V]]]) -> list[V]:
+        found = await self._ctx.run(fetch)
+        return [found[key] for key in ids]
+
+    # --- one query per batch ---
+
+    async def _collateral_by_customer(self, ids: list[uuid.UUID]) -> list[list[Collateral]]:
+        service = self._collateral()
+        return await self._batch(ids, lambda: service.list_for_customers(ids))
+
+    async def _loans_by_customer(self, ids: list[uuid.UUID]) -> list[list[Loan]]:
+        service = self._loans()
+        return await self._batch(ids, lambda: service.loans_for_customers(ids))
+
+    async def _loans_by_collateral(self, ids: list[uuid.UUID]) -> list[list[Loan]]:
+        service = self._loans()
+        return await self._batch(ids, lambda: service.loans_for_collateral(ids))
+
+    async def _collateral_by_loan(self, loans: list[Loan]) -> list[list[Collateral]]:
+        # From the customers' side: LoanService.collateral_for_loans cannot build its query (its
+        # scope join is ambiguous). A loan's collateral is always its customer's.
+        collateral, loans_service = self._collateral(), self._loans()
+
+        async def fetch() -> dict[uuid.UUID, list[Collateral]]:
+            owned = await collateral.list_for_customers(list({loan.customer_id for loan in loans}))
+            items = [item for rows in owned.values() for item in rows]
+            linked = await loans_service.loans_for_collateral([item.id for item in items]) if items else {}
+            secured = {item.id: {loan.id for loan in linked[item.id]} for item in items}
+            return {
+                loan.id: [item for item in owned[loan.customer_id] if loan.id in secured[item.id]]
+                for loan in loans
+            }
+
+        return await self._batch([loan.id for loan in loans], fetch)
+
+    async def _installments_by_loan(self, ids: list[uuid.UUID]) -> list[list[InstallmentRow]]:
+        service = self._loans()
+        return await self._batch(ids, lambda: service.installments_for_loans(ids))
+
+    async def _repayments_by_loan(self, ids: list[uuid.UUID]) -> list[list[Repayment]]:
+        service = self._loans()
+        return await self._batch(ids, lambda: service.repayments_for_loans(ids))
+
+    async def _loan_to_value(self, loans: list[Loan]) -> list[Decimal | None]:
+        service = self._loans()
+        ratios = await self._ctx.run(lambda: service.loan_to_value(loans))
+        return [ratios[loan.id] for loan in loans]
+
+    # --- the services read these one parent at a time (no batch method yet): one turn per batch ---
+
+    async def _appraisals_by_collateral(self, ids: list[uuid.UUID]) -> list[list[Appraisal]]:
+        service = self._collateral()
+        return await self._ctx.run(lambda: _each(ids, service.appraisals))
+
+    async def _history_by_loan(self, ids: list[uuid.UUID]) -> list[list[Classification]]:
+        service = self._loans()
+        return await self._ctx.run(lambda: _each(ids, service.classification_history))
+
+    async def _arrears(self, keys: list[tuple[Loan, date]]) -> list[book.Arrears]:
+        service = self._loans()
+        return await self._ctx.run(lambda: _each(keys, lambda key: service.arrears(*key)))
+
+    async def _payoff(self, keys: list[tuple[Loan, date]]) -> list[Decimal]:
+        service = self._loans()
+        return await self._ctx.run(lambda: _each(keys, lambda key: service.payoff_amount(*key)))
+
+    async def _suggestion(self, keys: list[tuple[Loan, date]]) -> list[Suggestion]:
+        service = self._loans()
+        return await self._ctx.run(lambda: _each(keys, lambda key: service.suggestion(*key)))
+
+
+async def _each(keys: list[K], load: Callable[[K], Awaitable[V]]) -> list[V]:
+    return [await load(key) for key in keys]
+
+
+def _loan_key(loan: Loan) -> Hashable:
+    return loan.id
+
+
+def _dated_key(key: tuple[Loan, date]) -> Hashable:
+    return (key[0].id, key[1])

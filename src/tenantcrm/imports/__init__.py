@@ -1,0 +1,1 @@
+"""Importing customers (and their collateral and loans) from Excel or CSV sheets."""

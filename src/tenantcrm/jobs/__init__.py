@@ -1,0 +1,1 @@
+"""Background jobs: a PostgreSQL queue (pgqueuer) whose jobs each act for one tenant."""
