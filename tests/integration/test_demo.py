@@ -24,10 +24,9 @@ async def test_the_demo_tenant_has_a_book_with_arrears_and_reruns_without_duplic
         loans = await session.scalar(select(func.count()).select_from(Loan))
         repayments = await session.scalar(select(func.count()).select_from(Repayment))
         service = LoanService(session, admin)
-        overdue = sum(
-            (await service.list_loans(LoanFilter(bucket=bucket))).total_count
-            for bucket in ("1-30", "31-60", "61-90", "91-180", "181-360", "360+")
-        )
+        overdue = 0
+        for bucket in ("1-30", "31-60", "61-90", "91-180", "181-360", "360+"):
+            overdue += (await service.list_loans(LoanFilter(bucket=bucket))).total_count
         classified = await session.scalar(select(func.count()).where(Loan.classification != "normal"))
     assert DEMO_CUSTOMERS - 5 <= customers <= DEMO_CUSTOMERS
     assert graded == customers

@@ -90,6 +90,8 @@ def parse_money(value: Any) -> Decimal:
 
 def parse_amount(value: Any) -> Decimal:
     """Yuan as officers type it: "3,000,000", "¥3000000.00" or "300万"; raises ValueError."""
+    if isinstance(value, float):
+        raise ValueError("float money")
     text = clean_text(value).replace("元", "")
     if text.endswith(("万", "w", "W")):
         amount = parse_money(text[:-1]) * WAN
