@@ -220,7 +220,7 @@ class LoanService:
     async def collateral_for_loans(self, loan_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Collateral]]:
         self.principal.require(CUSTOMERS_READ)
         rows = await self.session.execute(
-            self._scoped(select(loan_collateral.c.loan_id, Collateral))
+            self._scoped(select(loan_collateral.c.loan_id, Collateral).select_from(Loan))
             .join(loan_collateral, loan_collateral.c.loan_id == Loan.id)
             .join(Collateral, Collateral.id == loan_collateral.c.collateral_id)
             .where(Loan.id.in_(loan_ids))
