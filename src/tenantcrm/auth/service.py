@@ -20,6 +20,7 @@ from tenantcrm.auth.permissions import Principal
 from tenantcrm.database import Database
 from tenantcrm.tenancy.session import tenant_session
 from tenantcrm.tenancy.tenant import TENANT_ID_PATTERN, Tenant
+from tenantcrm.validation import parse_uuid
 
 SESSION_IDLE = timedelta(hours=8)
 SESSION_MAX_AGE = timedelta(hours=24)
@@ -296,3 +297,11 @@ async def principal_from_api_token(session: AsyncSession, tenant: Tenant, secret
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
         token.last_used_at = now
     return _principal(tenant, user, role, scope, permissions, limit_to=token.permissions)
+
+
+async def active_user_id(session: AsyncSession, raw: object) -> uuid.UUID | None:
+    """The id of an active user of the tenant named by `raw` (an id from a form or the API), else None."""
+    wanted = parse_uuid(raw)
+    if wanted is None:
+        return None
+    return await session.scalar(select(User.id).where(User.id == wanted, User.status == "active"))

@@ -12,10 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantcrm.audit import service as audit
-from tenantcrm.auth.models import User
 from tenantcrm.auth.permissions import CUSTOMERS_READ, CUSTOMERS_WRITE, Principal
+from tenantcrm.auth.service import active_user_id
 from tenantcrm.complaints.models import Complaint
-from tenantcrm.customers.inputs import clean_text
+from tenantcrm.customers.inputs import choice_of, limited_text
 from tenantcrm.customers.models import Customer
 from tenantcrm.customers.service import CustomerService, in_customer_scope
 from tenantcrm.loans.models import Loan
@@ -42,22 +42,6 @@ class ComplaintRow:
     overdue: bool
 
 
-def _choice(raw: Any, field: str, allowed: tuple[str, ...], errors: list[FieldError]) -> str:
-    value = clean_text(raw).lower()
-    if value not in allowed:
-        errors.append(FieldError(field, "invalid_choice", CHOOSE))
-    return value
-
-
-def _text(raw: Any, field: str, errors: list[FieldError], *, required: bool) -> str:
-    text = clean_text(raw)
-    if required and not text:
-        errors.append(FieldError(field, "required", N_("This field is required.")))
-    elif len(text) > CONTENT_MAX:
-        errors.append(FieldError(field, "too_long", N_("Too long (5000 characters at most).")))
-    return text
-
-
 class ComplaintService:
     """Recording and working complaints is customer work (customers.write in scope); reading
     needs customers.read. The response target comes from the tenant's preferences."""
@@ -70,9 +54,9 @@ class ComplaintService:
         self.principal.require(CUSTOMERS_WRITE)
         customer = await CustomerService(self.session, self.principal).get_customer(customer_id)
         errors: list[FieldError] = []
-        kind = _choice(data.get("kind") or "complaint", "kind", KINDS, errors)
-        category = _choice(data.get("category"), "category", CATEGORIES, errors)
-        content = _text(data.get("content"), "content", errors, required=True)
+        kind = choice_of(data.get("kind") or "complaint", "kind", KINDS, errors)
+        category = choice_of(data.get("category"), "category", CATEGORIES, errors)
+        content = limited_text(data.get("content"), "content", CONTENT_MAX, errors, required=True)
         loan_id = None
         if data.get("loan_id") not in (None, ""):
             wanted = parse_uuid(data.get("loan_id"))
@@ -123,12 +107,7 @@ class ComplaintService:
     async def _assignee(self, raw: Any, errors: list[FieldError]) -> uuid.UUID | None:
         if raw in (None, ""):
             return self.principal.user_id
-        wanted = parse_uuid(raw)
-        found = (
-            await self.session.scalar(select(User.id).where(User.id == wanted, User.status == "active"))
-            if wanted
-            else None
-        )
+        found = await active_user_id(self.session, raw)
         if found is None:
             errors.append(FieldError("assignee_id", "invalid_choice", CHOOSE))
         return found
@@ -154,9 +133,9 @@ class ComplaintService:
         self.principal.require(CUSTOMERS_WRITE)
         complaint = await self.get(complaint_id, for_update=True)
         errors: list[FieldError] = []
-        status = _choice(data.get("status") or complaint.status, "status", STATUSES, errors)
+        status = choice_of(data.get("status") or complaint.status, "status", STATUSES, errors)
         resolution = (
-            _text(data.get("resolution"), "resolution", errors, required=False)
+            limited_text(data.get("resolution"), "resolution", CONTENT_MAX, errors, required=False)
             if "resolution" in data
             else complaint.resolution
         )

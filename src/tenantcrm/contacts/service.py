@@ -12,10 +12,10 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantcrm.audit import service as audit
-from tenantcrm.auth.models import User
 from tenantcrm.auth.permissions import CUSTOMERS_READ, CUSTOMERS_WRITE, Principal
+from tenantcrm.auth.service import active_user_id
 from tenantcrm.contacts.models import FollowUp, Interaction
-from tenantcrm.customers.inputs import clean_text, parse_date
+from tenantcrm.customers.inputs import choice_of, clean_text, limited_text, parse_date
 from tenantcrm.customers.models import Customer
 from tenantcrm.customers.service import CustomerService, in_customer_scope
 from tenantcrm.messages import N_
@@ -62,23 +62,7 @@ class MyDay:
 
 
 def _channel(raw: Any, field: str, errors: list[FieldError]) -> str:
-    channel = clean_text(raw).lower()
-    if channel not in CHANNELS:
-        errors.append(FieldError(field, "invalid_choice", CHOOSE))
-    return channel
-
-
-def _limited(raw: Any, field: str, limit: int, errors: list[FieldError], *, required: bool = False) -> str:
-    text = clean_text(raw)
-    if required and not text:
-        errors.append(FieldError(field, "required", N_("This field is required.")))
-    elif len(text) > limit:
-        errors.append(
-            FieldError(
-                field, "too_long", N_("Too long ({limit} characters at most)."), params={"limit": str(limit)}
-            )
-        )
-    return text
+    return choice_of(raw, field, CHANNELS, errors)
 
 
 def _due_date(raw: Any, field: str, errors: list[FieldError], *, not_before: date) -> date | None:
@@ -119,8 +103,8 @@ def validate_interaction(data: Mapping[str, Any], now: datetime) -> dict[str, An
                 )
             )
     clean["channel"] = _channel(data.get("channel"), "channel", errors)
-    clean["summary"] = _limited(data.get("summary"), "summary", SUMMARY_MAX, errors, required=True)
-    clean["next_step"] = _limited(data.get("next_step"), "next_step", NEXT_STEP_MAX, errors)
+    clean["summary"] = limited_text(data.get("summary"), "summary", SUMMARY_MAX, errors, required=True)
+    clean["next_step"] = limited_text(data.get("next_step"), "next_step", NEXT_STEP_MAX, errors)
     if data.get("follow_up_on") not in (None, ""):
         clean["follow_up_on"] = _due_date(
             data.get("follow_up_on"), "follow_up_on", errors, not_before=now.date()
@@ -197,15 +181,10 @@ class ContactService:
         errors: list[FieldError] = []
         due_on = _due_date(data.get("due_on"), "due_on", errors, not_before=date.today())
         channel = _channel(data.get("channel") or "phone", "channel", errors)
-        note = _limited(data.get("note"), "note", NOTE_MAX, errors)
+        note = limited_text(data.get("note"), "note", NOTE_MAX, errors)
         assignee = self.principal.user_id
         if data.get("assignee_id") not in (None, ""):
-            wanted = parse_uuid(data.get("assignee_id"))
-            found = (
-                await self.session.scalar(select(User.id).where(User.id == wanted, User.status == "active"))
-                if wanted
-                else None
-            )
+            found = await active_user_id(self.session, data.get("assignee_id"))
             if found is None:
                 errors.append(FieldError("assignee_id", "invalid_choice", CHOOSE))
             else:

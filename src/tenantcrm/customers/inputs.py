@@ -57,6 +57,30 @@ def clean_text(value: Any) -> str:
     return strip_control(unicodedata.normalize("NFKC", str(value))).strip()
 
 
+def choice_of(raw: Any, field: str, allowed: tuple[str, ...], errors: list[FieldError]) -> str:
+    """The cleaned, lower-cased value, or an invalid_choice error on `field` when not allowed."""
+    value = clean_text(raw).lower()
+    if value not in allowed:
+        errors.append(FieldError(field, "invalid_choice", N_("Choose one of the listed values.")))
+    return value
+
+
+def limited_text(
+    raw: Any, field: str, limit: int, errors: list[FieldError], *, required: bool = False
+) -> str:
+    """Cleaned text of at most `limit` characters (and not empty when required)."""
+    text = clean_text(raw)
+    if required and not text:
+        errors.append(FieldError(field, "required", N_("This field is required.")))
+    elif len(text) > limit:
+        errors.append(
+            FieldError(
+                field, "too_long", N_("Too long ({limit} characters at most)."), params={"limit": str(limit)}
+            )
+        )
+    return text
+
+
 def _text(value: Any) -> str:
     """Like clean_text but keeping control characters, so a field can refuse them by name."""
     if value is None:

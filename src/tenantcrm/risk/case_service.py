@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantcrm.audit import service as audit
-from tenantcrm.auth.models import User
 from tenantcrm.auth.permissions import CUSTOMERS_READ, RISK_MANAGE, Principal
-from tenantcrm.customers.inputs import clean_text, parse_date
+from tenantcrm.auth.service import active_user_id
+from tenantcrm.customers.inputs import choice_of, limited_text, parse_date
 from tenantcrm.customers.models import Customer
 from tenantcrm.customers.service import CustomerService, in_customer_scope
 from tenantcrm.loans.models import Loan
@@ -55,26 +55,6 @@ class Board:
     columns: dict[str, list[CaseCard]] = field(default_factory=lambda: {status: [] for status in STATUSES})
 
 
-def _choice(raw: Any, name: str, allowed: tuple[str, ...], errors: list[FieldError]) -> str:
-    value = clean_text(raw).lower()
-    if value not in allowed:
-        errors.append(FieldError(name, "invalid_choice", CHOOSE))
-    return value
-
-
-def _text(raw: Any, name: str, limit: int, errors: list[FieldError], *, required: bool = False) -> str:
-    text = clean_text(raw)
-    if required and not text:
-        errors.append(FieldError(name, "required", N_("This field is required.")))
-    elif len(text) > limit:
-        errors.append(
-            FieldError(
-                name, "too_long", N_("Too long ({limit} characters at most)."), params={"limit": str(limit)}
-            )
-        )
-    return text
-
-
 class RiskCaseService:
     """Working risk cases needs risk.manage; anyone who may see the customer may see its cases."""
 
@@ -85,12 +65,7 @@ class RiskCaseService:
     async def _user(self, raw: Any, name: str, errors: list[FieldError]) -> uuid.UUID | None:
         if raw in (None, ""):
             return self.principal.user_id
-        wanted = parse_uuid(raw)
-        found = (
-            await self.session.scalar(select(User.id).where(User.id == wanted, User.status == "active"))
-            if wanted
-            else None
-        )
+        found = await active_user_id(self.session, raw)
         if found is None:
             errors.append(FieldError(name, "invalid_choice", CHOOSE))
         return found
@@ -101,8 +76,8 @@ class RiskCaseService:
         self.principal.require(RISK_MANAGE)
         customer = await CustomerService(self.session, self.principal).get_customer(customer_id)
         errors: list[FieldError] = []
-        trigger = _choice(data.get("trigger") or "manual", "trigger", TRIGGERS, errors)
-        description = _text(data.get("description"), "description", TEXT_MAX, errors, required=True)
+        trigger = choice_of(data.get("trigger") or "manual", "trigger", TRIGGERS, errors)
+        description = limited_text(data.get("description"), "description", TEXT_MAX, errors, required=True)
         owner = await self._user(data.get("owner_id"), "owner_id", errors)
         loan_id = None
         if data.get("loan_id") not in (None, ""):
@@ -189,9 +164,13 @@ class RiskCaseService:
         self.principal.require(RISK_MANAGE)
         case = await self.get_case(case_id, for_update=True)
         errors: list[FieldError] = []
-        status = _choice(data.get("status") or case.status, "status", STATUSES, errors)
-        outcome = _text(data["outcome"], "outcome", TEXT_MAX, errors) if "outcome" in data else case.outcome
-        lessons = _text(data["lessons"], "lessons", TEXT_MAX, errors) if "lessons" in data else case.lessons
+        status = choice_of(data.get("status") or case.status, "status", STATUSES, errors)
+        outcome = (
+            limited_text(data["outcome"], "outcome", TEXT_MAX, errors) if "outcome" in data else case.outcome
+        )
+        lessons = (
+            limited_text(data["lessons"], "lessons", TEXT_MAX, errors) if "lessons" in data else case.lessons
+        )
         owner = (
             await self._user(data.get("owner_id"), "owner_id", errors)
             if data.get("owner_id")
@@ -232,7 +211,7 @@ class RiskCaseService:
         errors: list[FieldError] = []
         if case.status in CLOSED:
             errors.append(FieldError("case", "closed", N_("This case is closed.")))
-        description = _text(data.get("description"), "description", MEASURE_MAX, errors, required=True)
+        description = limited_text(data.get("description"), "description", MEASURE_MAX, errors, required=True)
         owner = await self._user(data.get("owner_id"), "owner_id", errors)
         due_on = None
         try:
@@ -286,7 +265,7 @@ class RiskCaseService:
         if measure is None:
             raise MeasureNotFound
         errors: list[FieldError] = []
-        new_status = _choice(status, "status", MEASURE_STATUSES, errors)
+        new_status = choice_of(status, "status", MEASURE_STATUSES, errors)
         if errors:
             raise InvalidInput(errors)
         if new_status != measure.status:
