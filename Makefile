@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 HTMX := web/static/vendor/htmx.min.js
+ECHARTS := web/static/vendor/echarts.min.js
 
 .PHONY: run test install assets lint format schema clean
 
@@ -21,7 +22,7 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-assets: $(HTMX)
+assets: $(HTMX) $(ECHARTS)
 
 web/node_modules/.package-lock.json: web/package.json web/package-lock.json
 	cd web && npm ci --no-audit --no-fund
@@ -29,6 +30,11 @@ web/node_modules/.package-lock.json: web/package.json web/package-lock.json
 $(HTMX): web/node_modules/.package-lock.json
 	mkdir -p $(dir $@)
 	cp web/node_modules/htmx.org/dist/htmx.min.js $@
+
+# The "common" build: line, bar and pie charts with their components, a third of the full size.
+$(ECHARTS): web/node_modules/.package-lock.json
+	mkdir -p $(dir $@)
+	cp web/node_modules/echarts/dist/echarts.common.min.js $@
 
 lint: install
 	$(BIN)/ruff check src tests bench
