@@ -11,7 +11,7 @@ from litestar import Controller, MediaType, Request, Response, get
 
 from tenantcrm.contacts.service import ContactService
 from tenantcrm.customers.regions import region_name
-from tenantcrm.dashboard.service import Dashboard, DashboardService
+from tenantcrm.dashboard.service import Dashboard, DashboardService, Slice
 from tenantcrm.exports.service import VALUE_LABELS
 from tenantcrm.messages import N_
 from tenantcrm.risk.warning_service import WarningService
@@ -48,6 +48,10 @@ def _money(value: Decimal) -> str:
     return f"{value:.2f}"
 
 
+def _slice(part: Slice, label: str) -> dict[str, Any]:
+    return {"key": part.key, "label": label, "count": part.count, "amount": _money(part.amount)}
+
+
 def dashboard_json(board: Dashboard, labels: Labels) -> dict[str, Any]:
     """Money as two-decimal strings (never float); the chart script turns them into numbers to draw."""
     kpis = board.kpis
@@ -67,14 +71,8 @@ def dashboard_json(board: Dashboard, labels: Labels) -> dict[str, Any]:
         "creditGrades": [
             {"key": s.key, "label": labels.grade(s.key), "count": s.count} for s in board.credit_grades
         ],
-        "classes": [
-            {"key": s.key, "label": labels.classification(s.key), "count": s.count, "amount": _money(s.amount)}
-            for s in board.classes
-        ],
-        "regions": [
-            {"key": s.key, "label": labels.region(s.key), "count": s.count, "amount": _money(s.amount)}
-            for s in board.regions
-        ],
+        "classes": [_slice(s, labels.classification(s.key)) for s in board.classes],
+        "regions": [_slice(s, labels.region(s.key)) for s in board.regions],
         "trend": [
             {"month": p.month, "disbursed": _money(p.disbursed), "overdue": _money(p.overdue)}
             for p in board.trend
