@@ -17,6 +17,9 @@ from tenantcrm.auth.service import (
     upsert_user,
 )
 from tenantcrm.collateral.service import CollateralService
+from tenantcrm.complaints.service import ComplaintService
+from tenantcrm.contacts.models import Interaction
+from tenantcrm.contacts.service import ContactService
 from tenantcrm.customers.models import Customer
 from tenantcrm.customers.regions import REGIONS
 from tenantcrm.customers.service import CustomerService
@@ -26,6 +29,8 @@ from tenantcrm.loans.schedule import add_months
 from tenantcrm.loans.service import LoanService
 from tenantcrm.pii.keys import master_key_ring
 from tenantcrm.pii.store import cipher_source
+from tenantcrm.risk.case_service import RiskCaseService
+from tenantcrm.risk.warning_service import WarningService
 from tenantcrm.settings import Settings
 from tenantcrm.tenancy.provisioning import ProvisioningError, TenantLifecycle
 from tenantcrm.tenancy.session import tenant_session
@@ -121,6 +126,8 @@ async def ensure_demo_tenant(db: Database, settings: Settings) -> DemoTenant:
             customer.created_at = customer.updated_at = created_at
         if not await session.scalar(select(func.count()).select_from(Loan)):
             await _seed_loan_book(session, owners[0])
+        if not await session.scalar(select(func.count()).select_from(Interaction)):
+            await _seed_relationship_work(session, owners[0], owners[1])
         await revoke_api_tokens_named(session, admin, "demo")
         token = await create_api_token(session, tenant, admin, "demo")
     return DemoTenant(DEMO_SLUG, DEMO_ADMIN, DEMO_OFFICER, DEMO_PASSWORD, token)
@@ -235,4 +242,86 @@ async def _repay(loans: LoanService, loan: Loan, rng: random.Random, today: date
     if suggestion.classification != "normal":
         await loans.classify(
             loan.id, suggestion.classification, "月度五级分类复核 Monthly classification review"
+        )
+
+
+CONTACT_NOTES = [
+    ("phone", "电话回访，客户确认本月按时还款", "下月初再次提醒"),
+    ("visit", "上门走访经营场所，经营正常，存货充足", "复核抵押物状态"),
+    ("wechat", "微信沟通续贷意向，客户有兴趣", "准备续贷方案"),
+    ("meeting", "与客户及担保人面谈，了解资金周转情况", "补充流水材料"),
+    ("email", "发送利率调整通知", ""),
+]
+
+
+async def _seed_relationship_work(session, admin, officer) -> None:
+    """Contacts, follow-ups due today and overdue, complaints, flags and a risk case, so that
+    "my day", the timeline, the risk board and the dashboard have something to show."""
+    rng = random.Random(2026)
+    now = datetime.now(UTC)
+    today = date.today()
+    for principal in (officer, admin):
+        own = list(
+            await session.scalars(
+                select(Customer)
+                .where(Customer.owner_id == principal.user_id, Customer.status.in_(("active", "prospect")))
+                .order_by(Customer.created_at)
+                .limit(40)
+            )
+        )
+        contacts = ContactService(session, principal)
+        for index, customer in enumerate(own):
+            if index % 4 == 3:
+                continue  # some customers were never contacted: "my day" lists them
+            for back in sorted(rng.sample(range(3, 120), rng.randint(1, 3)), reverse=True):
+                channel, summary, next_step = rng.choice(CONTACT_NOTES)
+                await contacts.log_interaction(
+                    customer.id,
+                    {
+                        "at": (now - timedelta(days=back, hours=rng.randint(0, 8))).isoformat(),
+                        "channel": channel,
+                        "summary": summary,
+                        "next_step": next_step,
+                    },
+                )
+            if index % 4 == 0:
+                await contacts.plan_follow_up(
+                    customer.id, {"due_on": today.isoformat(), "channel": "phone", "note": "还款提醒"}
+                )
+            elif index % 4 == 1:
+                await contacts.plan_follow_up(
+                    customer.id,
+                    {
+                        "due_on": (today + timedelta(days=rng.randint(1, 6))).isoformat(),
+                        "channel": "visit",
+                        "note": "贷后走访",
+                    },
+                )
+        complaints = ComplaintService(session, principal)
+        for customer, category, text in zip(
+            own[:3],
+            ("fees", "collection", "service"),
+            ("对提前还款手续费有异议", "催收电话过于频繁", "柜台办理等待时间过长"),
+            strict=False,
+        ):
+            await complaints.record(customer.id, {"category": category, "content": text})
+    warnings = WarningService(session, admin)
+    await warnings.evaluate(today)
+    flagged = await warnings.flagged(kind="days_past_due", limit=3)
+    cases = RiskCaseService(session, admin)
+    for row in flagged[:2]:
+        case = await cases.open_case(
+            row.warning.customer_id,
+            {"warning_id": str(row.warning.id), "description": "连续逾期，需核实还款能力并制定催收方案"},
+        )
+        await cases.add_measure(
+            case.id,
+            {
+                "description": "电话催收并了解逾期原因",
+                "owner_id": str(officer.user_id),
+                "due_on": (today - timedelta(days=2)).isoformat(),
+            },
+        )
+        await cases.add_measure(
+            case.id, {"description": "复核抵押物价值", "due_on": (today + timedelta(days=10)).isoformat()}
         )

@@ -32,3 +32,24 @@ async def test_the_demo_tenant_has_a_book_with_arrears_and_reruns_without_duplic
     assert graded == customers
     assert loans > 100 and repayments > loans
     assert overdue > 0 and classified > 0
+
+
+async def test_the_demo_tenant_has_relationship_work_to_show(db, settings):
+    from tenantcrm.complaints.models import Complaint
+    from tenantcrm.contacts.models import FollowUp, Interaction
+    from tenantcrm.contacts.service import ContactService
+    from tenantcrm.risk.models import EarlyWarning, RiskCase, RiskMeasure
+
+    demo = await ensure_demo_tenant(db, settings)
+    await ensure_demo_tenant(db, settings)  # a rerun adds nothing twice
+    tenant = await find_tenant_by_slug(db, demo.slug)
+    officer = await principal_of(db, tenant, demo.officer_email)
+    async with tenant_session(db, tenant) as session:
+        counts = {
+            model.__name__: await session.scalar(select(func.count()).select_from(model))
+            for model in (Interaction, FollowUp, Complaint, EarlyWarning, RiskCase, RiskMeasure)
+        }
+        day = await ContactService(session, officer).my_day()
+    assert counts["Interaction"] > 20 and counts["FollowUp"] > 5 and counts["Complaint"] == 6
+    assert counts["EarlyWarning"] > 0 and counts["RiskCase"] == 2 and counts["RiskMeasure"] == 4
+    assert day.due_today and day.visits and day.uncontacted
