@@ -37,9 +37,9 @@
         xAxis: { type: "category", data: data.trend.map(function (p) { return p.month; }) },
         yAxis: { type: "value" },
         series: [
-          { name: s.disbursed, type: "line", smooth: true, areaStyle: { opacity: 0.15 },
+          { name: s.disbursed, type: "bar", barMaxWidth: 28, itemStyle: { color: "#0b5cad" },
             data: data.trend.map(function (p) { return number(p.disbursed); }) },
-          { name: s.overdue, type: "line", smooth: true, itemStyle: { color: "#c62828" },
+          { name: s.overdue, type: "line", itemStyle: { color: "#c62828" },
             data: data.trend.map(function (p) { return number(p.overdue); }) }
         ]
       },
