@@ -7,7 +7,6 @@ Selectors use ids, hrefs and form actions, not wording (the UI language follows 
 
 from __future__ import annotations
 
-import io
 import re
 from datetime import date
 from pathlib import Path
@@ -75,12 +74,15 @@ async def test_officer_imports_a_sheet_and_reads_the_dashboard(
     await expect(commit_form).to_be_visible()
     async with page.expect_download() as report:
         await page.click(f"a[href='/{job_path}/report.xlsx']")
-    workbook = load_workbook(io.BytesIO(Path(await (await report.value).path()).read_bytes()))
+    saved = tmp_path / "report.xlsx"
+    await (await report.value).save_as(saved)
+    workbook = load_workbook(str(saved))
     assert workbook.active.max_row == 2  # the header and the one refused row, by its row number
     await commit_form.locator("input[name=mode][value=skip_invalid]").check()
     await commit_form.locator("button[type=submit]").click()
+    await expect(page.locator("#import-progress")).to_be_visible()  # queued: no worker runs it yet
     await run_jobs(db, settings)
-    await expect(page.locator("a[href='/t/{slug}/customers']".format(slug=slug)).last).to_be_visible()
+    await expect(page.locator(f"#main a[href='/t/{slug}/customers']")).to_be_visible()  # done
 
     # The dashboard: KPIs on the page, and every chart drawn by ECharts from the JSON endpoint.
     await page.click(f"nav.mainnav a[href='/t/{slug}/dashboard']")
