@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantcrm.audit import service as audit
@@ -176,14 +176,22 @@ class ComplaintService:
         overdue_only: bool = False,
         customer_ids: Sequence[uuid.UUID] | None = None,
         limit: int = PAGE_SIZE,
+        after: str | None = None,
     ) -> list[ComplaintRow]:
-        """Complaints in scope, the most urgent (earliest response target) first."""
+        """Complaints in scope, the most urgent (earliest response target) first; `after` is the
+        cursor (complaint_cursor) of the last row of the previous page."""
         self.principal.require(CUSTOMERS_READ)
         now = datetime.now(UTC)
         statement = in_customer_scope(
             select(Complaint, Customer.name).join(Customer, Customer.id == Complaint.customer_id),
             self.principal,
         )
+        if after is not None:
+            resolved, respond_by, complaint_id = parse_complaint_cursor(after)
+            statement = statement.where(
+                tuple_(Complaint.status == "resolved", Complaint.respond_by, Complaint.id)
+                > tuple_(resolved, respond_by, complaint_id)
+            )
         if status:
             statement = statement.where(Complaint.status == status)
         if overdue_only:
@@ -196,3 +204,40 @@ class ComplaintService:
             )
         )
         return [ComplaintRow(complaint, name, complaint.overdue(now)) for complaint, name in rows.all()]
+
+    async def complaints_for_customers(
+        self, customer_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, list[Complaint]]:
+        """The complaints of many customers in scope in one query (GraphQL batches), newest first."""
+        self.principal.require(CUSTOMERS_READ)
+        rows = await self.session.scalars(
+            in_customer_scope(
+                select(Complaint)
+                .join(Customer, Customer.id == Complaint.customer_id)
+                .where(Complaint.customer_id.in_(customer_ids)),
+                self.principal,
+            ).order_by(Complaint.received_at.desc(), Complaint.id)
+        )
+        found: dict[uuid.UUID, list[Complaint]] = {customer_id: [] for customer_id in customer_ids}
+        for complaint in rows:
+            found[complaint.customer_id].append(complaint)
+        return found
+
+
+def complaint_cursor(complaint: Complaint) -> str:
+    """Where a complaint stands in list_complaints' order; no customer data in it."""
+    resolved = "1" if complaint.status == "resolved" else "0"
+    return f"{resolved}|{complaint.respond_by.isoformat()}|{complaint.id}"
+
+
+def parse_complaint_cursor(cursor: str) -> tuple[bool, datetime, uuid.UUID]:
+    resolved, _, rest = cursor.partition("|")
+    respond_by, _, raw_id = rest.partition("|")
+    complaint_id = parse_uuid(raw_id)
+    try:
+        at = datetime.fromisoformat(respond_by)
+    except ValueError:
+        at = None
+    if resolved not in ("0", "1") or at is None or at.tzinfo is None or complaint_id is None:
+        raise InvalidInput([FieldError("after", "invalid_cursor", CHOOSE)])
+    return resolved == "1", at, complaint_id

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
 
 from tenantcrm.audit import service as audit
 from tenantcrm.auth.permissions import CUSTOMERS_READ, CUSTOMERS_WRITE, Principal
@@ -253,16 +254,25 @@ class ContactService:
         return follow_up
 
     async def interactions(
-        self, customer_id: str | uuid.UUID, *, first: int = PAGE_SIZE, before: datetime | None = None
+        self,
+        customer_id: str | uuid.UUID,
+        *,
+        first: int = PAGE_SIZE,
+        before: datetime | None = None,
+        before_id: uuid.UUID | None = None,
     ) -> list[Interaction]:
-        """A customer's interactions, newest first, a page at a time (before: the last one's time)."""
+        """A customer's interactions, newest first, a page at a time (before: the last one's time;
+        with before_id, its id too, so two interactions at the same moment are not skipped)."""
         customer = await self._customer(customer_id)
         statement = select(Interaction).where(Interaction.customer_id == customer.id)
-        if before is not None:
+        if before is not None and before_id is not None:
+            statement = statement.where(tuple_(Interaction.at, Interaction.id) < tuple_(before, before_id))
+        elif before is not None:
             statement = statement.where(Interaction.at < before)
         rows = await self.session.scalars(
+            # One more than a page may be asked for: it tells a caller whether another page follows.
             statement.order_by(Interaction.at.desc(), Interaction.id.desc()).limit(
-                min(max(first, 1), MAX_PAGE_SIZE)
+                min(max(first, 1), MAX_PAGE_SIZE + 1)
             )
         )
         return list(rows)
@@ -304,6 +314,24 @@ class ContactService:
         if open_only:
             statement = statement.where(FollowUp.done_at.is_(None))
         return list(await self.session.scalars(statement.order_by(FollowUp.due_on, FollowUp.created_at)))
+
+    async def follow_ups_for_customers(
+        self, customer_ids: Sequence[uuid.UUID], *, open_only: bool = False
+    ) -> dict[uuid.UUID, list[FollowUp]]:
+        """The follow-ups of many customers in scope in one query (GraphQL batches), by due date."""
+        self.principal.require(CUSTOMERS_READ)
+        statement = in_customer_scope(
+            select(FollowUp)
+            .join(Customer, Customer.id == FollowUp.customer_id)
+            .where(FollowUp.customer_id.in_(customer_ids)),
+            self.principal,
+        )
+        if open_only:
+            statement = statement.where(FollowUp.done_at.is_(None))
+        found: dict[uuid.UUID, list[FollowUp]] = {customer_id: [] for customer_id in customer_ids}
+        for row in await self.session.scalars(statement.order_by(FollowUp.due_on, FollowUp.created_at)):
+            found[row.customer_id].append(row)
+        return found
 
     async def my_day(self, as_of: date | None = None) -> MyDay:
         """The principal's follow-ups due and overdue, visits planned this week, and own customers
@@ -347,7 +375,9 @@ class ContactService:
         regular_cutoff = moment - timedelta(days=preferences.contact_interval_days)
         key_cutoff = moment - timedelta(days=preferences.key_contact_interval_days)
         statement = in_customer_scope(
-            select(Customer, last).where(
+            select(Customer, last)
+            .options(joinedload(Customer.owner))
+            .where(
                 Customer.status.in_(("prospect", "active")),
                 or_(
                     and_(Customer.key_customer.is_(True), last < key_cutoff),

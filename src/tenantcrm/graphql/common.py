@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from typing import TYPE_CHECKING, TypeVar
 
 import strawberry
 
-from tenantcrm.graphql.errors import PublicError
+from tenantcrm.auth.permissions import PermissionDenied
+from tenantcrm.graphql.errors import InputError, NotFoundError, PermissionError, PublicError
+from tenantcrm.validation import InvalidInput
+
+if TYPE_CHECKING:
+    from tenantcrm.graphql.context import GraphQLContext
+
+T = TypeVar("T")
+Refusal = InputError | NotFoundError | PermissionError
+REFUSALS = (InputError, NotFoundError, PermissionError)
 
 MAX_PAGE_SIZE = 100
 CENT = Decimal("0.01")
@@ -51,3 +62,23 @@ def optional_money(value: Decimal | None) -> Decimal | None:
 def rate(value: Decimal) -> Decimal:
     """Six decimals, as stored: a rate just validated ("0.049") reads like one read back."""
     return value.quantize(RATE_PLACES)
+
+
+async def write_or_refuse(
+    ctx: GraphQLContext,
+    work: Callable[[], Awaitable[T]],
+    *,
+    not_found: type[Exception] | tuple[type[Exception], ...],
+    what: str,
+    id: strawberry.ID,
+) -> T | Refusal:
+    """Run a mutation's write; refused input, a missing `what` (named by `id`) or a missing
+    permission come back as the typed error, with nothing written."""
+    try:
+        return await ctx.write(work)
+    except InvalidInput as invalid:
+        return InputError.from_invalid(invalid)
+    except not_found:
+        return NotFoundError(message=f"{what} not found", id=id)
+    except PermissionDenied as denied:
+        return PermissionError.from_denied(denied)

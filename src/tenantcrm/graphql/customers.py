@@ -6,7 +6,7 @@ import datetime
 import decimal
 import enum
 import uuid
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -26,6 +26,10 @@ from tenantcrm.graphql.context import GraphQLContext
 from tenantcrm.graphql.errors import FieldError, InputError, NotFoundError, PermissionError
 from tenantcrm.graphql.loans import Loan
 from tenantcrm.validation import InvalidInput
+
+if TYPE_CHECKING:
+    from tenantcrm.graphql.relationship import Complaint, CustomerTimeline, FollowUp, InteractionConnection
+    from tenantcrm.graphql.risk import EarlyWarning, RiskCase
 
 
 @strawberry.enum
@@ -193,6 +197,60 @@ class Customer:
     async def loans(self, info: Info[GraphQLContext, None]) -> list[Loan]:
         rows = await info.context.loaders.loans_by_customer.load(uuid.UUID(self.id))
         return [Loan.from_row(row) for row in rows]
+
+    # The relationship work: its types live in relationship.py and risk.py, which import this
+    # module, so they are named lazily here and the resolvers imported when first called.
+
+    @strawberry.field(description="Contacts with the customer, newest first.")
+    async def interactions(
+        self, info: Info[GraphQLContext, None], first: int | None = None, after: str | None = None
+    ) -> Annotated[InteractionConnection, strawberry.lazy("tenantcrm.graphql.relationship")]:
+        from tenantcrm.graphql.relationship import interactions_of
+
+        return await interactions_of(info, uuid.UUID(self.id), first, after)
+
+    @strawberry.field(description="Follow-ups and visits planned, by due date.")
+    async def follow_ups(
+        self, info: Info[GraphQLContext, None], open_only: bool = False
+    ) -> list[Annotated[FollowUp, strawberry.lazy("tenantcrm.graphql.relationship")]]:
+        from tenantcrm.graphql.relationship import follow_ups_of
+
+        return await follow_ups_of(info, uuid.UUID(self.id), open_only)
+
+    @strawberry.field(description="Complaints and feedback, newest first.")
+    async def complaints(
+        self, info: Info[GraphQLContext, None]
+    ) -> list[Annotated[Complaint, strawberry.lazy("tenantcrm.graphql.relationship")]]:
+        from tenantcrm.graphql.relationship import complaints_of
+
+        return await complaints_of(info, uuid.UUID(self.id))
+
+    @strawberry.field(description="Risk cases, newest first.")
+    async def risk_cases(
+        self, info: Info[GraphQLContext, None]
+    ) -> list[Annotated[RiskCase, strawberry.lazy("tenantcrm.graphql.risk")]]:
+        from tenantcrm.graphql.risk import risk_cases_of
+
+        return await risk_cases_of(info, uuid.UUID(self.id))
+
+    @strawberry.field(description="Live early-warning flags.")
+    async def warnings(
+        self, info: Info[GraphQLContext, None]
+    ) -> list[Annotated[EarlyWarning, strawberry.lazy("tenantcrm.graphql.risk")]]:
+        from tenantcrm.graphql.risk import warnings_of
+
+        return await warnings_of(info, uuid.UUID(self.id))
+
+    @strawberry.field(
+        description="Everything that happened to the customer, newest first; pass nextBefore as before "
+        "for older entries."
+    )
+    async def timeline(
+        self, info: Info[GraphQLContext, None], first: int | None = None, before: str | None = None
+    ) -> Annotated[CustomerTimeline, strawberry.lazy("tenantcrm.graphql.relationship")]:
+        from tenantcrm.graphql.relationship import timeline_of
+
+        return await timeline_of(info, uuid.UUID(self.id), first, before)
 
 
 @strawberry.type

@@ -12,9 +12,17 @@ from strawberry.dataloader import DataLoader
 
 from tenantcrm.collateral.models import Appraisal, Collateral
 from tenantcrm.collateral.service import CollateralService
+from tenantcrm.complaints.models import Complaint
+from tenantcrm.complaints.service import ComplaintService
+from tenantcrm.contacts.models import FollowUp, Interaction
+from tenantcrm.contacts.service import ContactService
 from tenantcrm.loans import ledger as book
 from tenantcrm.loans.models import Classification, InstallmentRow, Loan, Repayment
 from tenantcrm.loans.service import LoanService, Suggestion
+from tenantcrm.risk.case_service import RiskCaseService
+from tenantcrm.risk.models import EarlyWarning, RiskCase, RiskMeasure
+from tenantcrm.risk.warning_service import WarningService
+from tenantcrm.timeline.service import TimelinePage, TimelineService
 
 if TYPE_CHECKING:
     from tenantcrm.graphql.context import GraphQLContext
@@ -50,6 +58,20 @@ class Loaders:
         )
         self.suggestion: DataLoader[tuple[Loan, date], Suggestion] = DataLoader(
             self._suggestion, cache_key_fn=_dated_key
+        )
+        # The relationship work. Keys with a second part: (customer id, page size or open only).
+        self.interactions_by_customer: DataLoader[tuple[uuid.UUID, int], list[Interaction]] = DataLoader(
+            self._interactions_by_customer
+        )
+        self.follow_ups_by_customer: DataLoader[tuple[uuid.UUID, bool], list[FollowUp]] = DataLoader(
+            self._follow_ups_by_customer
+        )
+        self.complaints_by_customer = DataLoader(self._complaints_by_customer)
+        self.cases_by_customer = DataLoader(self._cases_by_customer)
+        self.warnings_by_customer = DataLoader(self._warnings_by_customer)
+        self.measures_by_case = DataLoader(self._measures_by_case)
+        self.timeline: DataLoader[tuple[uuid.UUID, int, str | None], TimelinePage] = DataLoader(
+            self._timeline
         )
 
     def _loans(self) -> LoanService:
@@ -106,6 +128,51 @@ class Loaders:
         ratios = await self._ctx.run(lambda: service.loan_to_value(loans))
         return [ratios[loan.id] for loan in loans]
 
+    async def _interactions_by_customer(self, keys: list[tuple[uuid.UUID, int]]) -> list[list[Interaction]]:
+        service = ContactService(self._ctx.session, self._ctx.principal)
+
+        async def fetch() -> dict[tuple[uuid.UUID, int], list[Interaction]]:
+            # One query per page size asked for: in practice one.
+            found: dict[tuple[uuid.UUID, int], list[Interaction]] = {}
+            for size in sorted({size for _, size in keys}):
+                ids = [customer_id for customer_id, wanted in keys if wanted == size]
+                rows = await service.interactions_for_customers(ids, per_customer=size)
+                found.update({(customer_id, size): rows[customer_id] for customer_id in ids})
+            return found
+
+        found = await self._ctx.run(fetch)
+        return [found[key] for key in keys]
+
+    async def _follow_ups_by_customer(self, keys: list[tuple[uuid.UUID, bool]]) -> list[list[FollowUp]]:
+        service = ContactService(self._ctx.session, self._ctx.principal)
+
+        async def fetch() -> dict[tuple[uuid.UUID, bool], list[FollowUp]]:
+            found: dict[tuple[uuid.UUID, bool], list[FollowUp]] = {}
+            for open_only in sorted({flag for _, flag in keys}):
+                ids = [customer_id for customer_id, wanted in keys if wanted == open_only]
+                rows = await service.follow_ups_for_customers(ids, open_only=open_only)
+                found.update({(customer_id, open_only): rows[customer_id] for customer_id in ids})
+            return found
+
+        found = await self._ctx.run(fetch)
+        return [found[key] for key in keys]
+
+    async def _complaints_by_customer(self, ids: list[uuid.UUID]) -> list[list[Complaint]]:
+        service = ComplaintService(self._ctx.session, self._ctx.principal)
+        return await self._batch(ids, lambda: service.complaints_for_customers(ids))
+
+    async def _cases_by_customer(self, ids: list[uuid.UUID]) -> list[list[RiskCase]]:
+        service = RiskCaseService(self._ctx.session, self._ctx.principal)
+        return await self._batch(ids, lambda: service.cases_for_customers(ids))
+
+    async def _warnings_by_customer(self, ids: list[uuid.UUID]) -> list[list[EarlyWarning]]:
+        service = WarningService(self._ctx.session, self._ctx.principal)
+        return await self._batch(ids, lambda: service.for_customers(ids))
+
+    async def _measures_by_case(self, ids: list[uuid.UUID]) -> list[list[RiskMeasure]]:
+        service = RiskCaseService(self._ctx.session, self._ctx.principal)
+        return await self._batch(ids, lambda: service.measures(ids))
+
     # --- the services read these one parent at a time (no batch method yet): one turn per batch ---
 
     async def _appraisals_by_collateral(self, ids: list[uuid.UUID]) -> list[list[Appraisal]]:
@@ -127,6 +194,13 @@ class Loaders:
     async def _suggestion(self, keys: list[tuple[Loan, date]]) -> list[Suggestion]:
         service = self._loans()
         return await self._ctx.run(lambda: _each(keys, lambda key: service.suggestion(*key)))
+
+    async def _timeline(self, keys: list[tuple[uuid.UUID, int, str | None]]) -> list[TimelinePage]:
+        # A page merges ten sources per customer: kept per customer, ten statements each.
+        service = TimelineService(self._ctx.session, self._ctx.principal)
+        return await self._ctx.run(
+            lambda: _each(keys, lambda key: service.page(key[0], first=key[1], before=key[2]))
+        )
 
 
 async def _each(keys: list[K], load: Callable[[K], Awaitable[V]]) -> list[V]:

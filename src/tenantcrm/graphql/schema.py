@@ -21,8 +21,12 @@ from strawberry.types import ExecutionContext, Info
 from tenantcrm.graphql.collateral import CollateralMutations, CollateralQueries
 from tenantcrm.graphql.context import GraphQLContext
 from tenantcrm.graphql.customers import CustomerMutations, CustomerQueries
+from tenantcrm.graphql.dashboard import DashboardQueries
 from tenantcrm.graphql.errors import should_mask
+from tenantcrm.graphql.imports import ImportQueries
 from tenantcrm.graphql.loans import LoanMutations, LoanQueries
+from tenantcrm.graphql.relationship import RelationshipMutations, RelationshipQueries
+from tenantcrm.graphql.risk import RiskMutations, RiskQueries
 from tenantcrm.settings import REPO_ROOT
 
 logger = logging.getLogger(__name__)
@@ -56,12 +60,21 @@ class ViewerQueries:
 
 
 @strawberry.type
-class Query(CustomerQueries, CollateralQueries, LoanQueries, ViewerQueries):
+class Query(
+    CustomerQueries,
+    CollateralQueries,
+    LoanQueries,
+    RelationshipQueries,
+    RiskQueries,
+    DashboardQueries,
+    ImportQueries,
+    ViewerQueries,
+):
     pass
 
 
 @strawberry.type
-class Mutation(CustomerMutations, CollateralMutations, LoanMutations):
+class Mutation(CustomerMutations, CollateralMutations, LoanMutations, RelationshipMutations, RiskMutations):
     pass
 
 
