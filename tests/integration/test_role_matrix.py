@@ -46,6 +46,7 @@ from tenantcrm.loans.ledger import DEFAULT_RULES
 from tenantcrm.loans.service import LoanService
 from tenantcrm.pii.keys import master_key_ring
 from tenantcrm.pii.store import cipher_for
+from tenantcrm.risk.case_service import RiskCaseService
 from tenantcrm.settings import REPO_ROOT
 from tenantcrm.tenancy.session import tenant_session
 from tenantcrm.tenancy.tenant import Tenant
@@ -568,6 +569,39 @@ def _flags(w: World, role: str, target: str | None) -> dict[str, Any]:
     return {"flags": "litigation"}
 
 
+def _risk_customer(w: World, role: str, target: str | None) -> dict[str, Any]:
+    return {"customer": str(w.customer(role, target or "own").id)}
+
+
+def _new_risk_case(w: World, role: str, target: str | None) -> dict[str, Any]:
+    return {"customer_id": str(w.customer(role, target or "own").id), "description": PURPOSE}
+
+
+def _work_risk_case(w: World, role: str, target: str | None) -> dict[str, Any]:
+    return {"status": "in_progress", "outcome": "", "lessons": PURPOSE}
+
+
+def _new_risk_measure(w: World, role: str, target: str | None) -> dict[str, Any]:
+    return {"description": PURPOSE, "due_on": date.today().isoformat()}
+
+
+def _risk_measure_status(w: World, role: str, target: str | None) -> dict[str, Any]:
+    return {"status": "in_progress"}
+
+
+def _warning_rules(w: World, role: str, target: str | None) -> dict[str, Any]:
+    """The seeded rules, so saving them changes nothing another row depends on."""
+    return {
+        "days_past_due.threshold": "30",
+        "days_past_due.enabled": "on",
+        "classification_worsened.enabled": "on",
+        "debt_to_income.threshold": "0.5",
+        "debt_to_income.enabled": "on",
+        "no_contact_with_overdue.threshold": "90",
+        "no_contact_with_overdue.enabled": "on",
+    }
+
+
 def _rules(w: World, role: str, target: str | None) -> dict[str, Any]:
     return {
         "classification": [rule.classification for rule in DEFAULT_RULES],
@@ -584,6 +618,8 @@ class Lending:
     collateral: dict[uuid.UUID, uuid.UUID]  # by customer
     loans: dict[uuid.UUID, uuid.UUID]  # by customer
     reversible: dict[tuple[str, str], uuid.UUID]  # by (acting role, target)
+    risk_cases: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)  # by customer
+    risk_measures: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)  # by customer's case
 
 
 @pytest.fixture(scope="module")
@@ -612,7 +648,15 @@ async def lending(world: World, db) -> Lending:
                 loan_id = loans[world.customer(role, target).id]
                 repayment = await LoanService(session, admin).record_repayment(loan_id, {"amount": "20"})
                 reversible[(role, target)] = repayment.id
-    return Lending(collateral, loans, reversible)
+    book = Lending(collateral, loans, reversible)
+    async with tenant_session(db, world.tenant) as session:
+        # A risk case with a measure per customer; the case rows keep it open, so any order works.
+        cases = RiskCaseService(session, admin)
+        for customer in world.customers.values():
+            case = await cases.open_case(customer.id, {"description": PURPOSE})
+            measure = await cases.add_measure(case.id, {"description": PURPOSE, "due_on": date.today()})
+            book.risk_cases[customer.id], book.risk_measures[customer.id] = case.id, measure.id
+    return book
 
 
 @dataclass(frozen=True)
@@ -651,6 +695,16 @@ FORMS: dict[tuple[str, str], Form] = {
     ("POST", "/t/{slug}/loans/{loan_id}/classify"): _classify_loan,
     ("POST", "/t/{slug}/loans/{loan_id}/flags"): _flags,
     ("POST", "/t/{slug}/settings/classification"): _rules,
+    ("POST", "/t/{slug}/risk/cases"): _new_risk_case,
+    ("POST", "/t/{slug}/risk/cases/{case_id}"): _work_risk_case,
+    ("POST", "/t/{slug}/risk/cases/{case_id}/measures"): _new_risk_measure,
+    ("POST", "/t/{slug}/risk/measures/{measure_id}"): _risk_measure_status,
+    ("POST", "/t/{slug}/settings/warnings"): _warning_rules,
+}
+
+# What each GET sends as its query string (nothing when not listed).
+QUERIES: dict[tuple[str, str], Form] = {
+    ("GET", "/t/{slug}/risk/cases/new"): _risk_customer,
 }
 
 # Path parameters: slug, the target customer, the acting role's own doomed user, the custom role
@@ -748,6 +802,31 @@ PAGES: tuple[Page, ...] = (
     Page("POST", "/t/{slug}/loans/{loan_id}/flags",               (303, 403, 403, 303, 403, 403), "own"),
     Page("POST", "/t/{slug}/loans/{loan_id}/flags",               (303, 403, 403, 303, 403, 403), "team"),
     Page("POST", "/t/{slug}/loans/{loan_id}/flags",               (303, 403, 403, 303, 403, 403), "other"),
+    # Risk: reading follows the customer's record scope; opening and working cases, running the
+    # early-warning rules and saving them need risk.manage (checked before the scope).
+    Page("GET",  "/t/{slug}/risk",                                (200, 200, 200, 200, 200, 200)),
+    Page("GET",  "/t/{slug}/risk/warnings",                       (200, 200, 200, 200, 200, 200)),
+    Page("POST", "/t/{slug}/risk/warnings/evaluate",              (303, 403, 403, 303, 403, 403)),
+    Page("GET",  "/t/{slug}/settings/warnings",                   (200, 200, 200, 200, 200, 200)),
+    Page("POST", "/t/{slug}/settings/warnings",                   (303, 403, 403, 303, 403, 403)),
+    Page("GET",  "/t/{slug}/risk/cases/new",                      (200, 403, 403, 200, 403, 403), "own"),
+    Page("GET",  "/t/{slug}/risk/cases/new",                      (200, 403, 403, 200, 403, 403), "team"),
+    Page("GET",  "/t/{slug}/risk/cases/new",                      (200, 403, 403, 200, 403, 403), "other"),
+    Page("POST", "/t/{slug}/risk/cases",                          (303, 403, 403, 303, 403, 403), "own"),
+    Page("POST", "/t/{slug}/risk/cases",                          (303, 403, 403, 303, 403, 403), "team"),
+    Page("POST", "/t/{slug}/risk/cases",                          (303, 403, 403, 303, 403, 403), "other"),
+    Page("GET",  "/t/{slug}/risk/cases/{case_id}",                (200, 200, 200, 200, 200, 200), "own"),
+    Page("GET",  "/t/{slug}/risk/cases/{case_id}",                (200, 200, 200, 200, 200, 200), "team"),
+    Page("GET",  "/t/{slug}/risk/cases/{case_id}",                (200, 404, 404, 200, 200, 200), "other"),
+    Page("POST", "/t/{slug}/risk/cases/{case_id}",                (303, 403, 403, 303, 403, 403), "own"),
+    Page("POST", "/t/{slug}/risk/cases/{case_id}",                (303, 403, 403, 303, 403, 403), "team"),
+    Page("POST", "/t/{slug}/risk/cases/{case_id}",                (303, 403, 403, 303, 403, 403), "other"),
+    Page("POST", "/t/{slug}/risk/cases/{case_id}/measures",       (303, 403, 403, 303, 403, 403), "own"),
+    Page("POST", "/t/{slug}/risk/cases/{case_id}/measures",       (303, 403, 403, 303, 403, 403), "team"),
+    Page("POST", "/t/{slug}/risk/cases/{case_id}/measures",       (303, 403, 403, 303, 403, 403), "other"),
+    Page("POST", "/t/{slug}/risk/measures/{measure_id}",          (303, 403, 403, 303, 403, 403), "own"),
+    Page("POST", "/t/{slug}/risk/measures/{measure_id}",          (303, 403, 403, 303, 403, 403), "team"),
+    Page("POST", "/t/{slug}/risk/measures/{measure_id}",          (303, 403, 403, 303, 403, 403), "other"),
     # Litestar's default OpenAPI documents and their viewers: nothing of ours is meant to be there.
 )
 # fmt: on
@@ -801,6 +880,10 @@ def _path(page: Page, world: World, role: str, lending: Lending) -> str:
         values["loan_id"] = str(lending.loans[customer_id])
         values["collateral_id"] = str(lending.collateral[customer_id])
         values["repayment_id"] = str(lending.reversible[(role, page.target or "own")])
+    if names & {"case_id", "measure_id"}:
+        customer_id = world.customer(role, page.target or "own").id
+        values["case_id"] = str(lending.risk_cases[customer_id])
+        values["measure_id"] = str(lending.risk_measures[customer_id])
     if "user_id" in names:
         values["user_id"] = str(world.doomed_users[role])
     if "role_id" in names:
@@ -817,7 +900,9 @@ async def _call(page: Page, world: World, role: str, lending: Lending) -> int | 
     client = world.clients[role]
     path = _path(page, world, role, lending)
     if page.method == "GET":
-        response = await client.get(path, follow_redirects=False)
+        query = QUERIES.get((page.method, page.path))
+        params = query(world, role, page.target) if query else None
+        response = await client.get(path, params=params, follow_redirects=False)
     else:
         fill = FORMS.get((page.method, page.path))
         form = fill(world, role, page.target) if fill else {}

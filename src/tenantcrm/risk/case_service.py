@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantcrm.audit import service as audit
+from tenantcrm.auth.models import User
 from tenantcrm.auth.permissions import CUSTOMERS_READ, RISK_MANAGE, Principal
 from tenantcrm.auth.service import active_user_id
 from tenantcrm.customers.inputs import choice_of, limited_text, parse_date
@@ -53,6 +54,37 @@ class CaseCard:
 @dataclass(slots=True)
 class Board:
     columns: dict[str, list[CaseCard]] = field(default_factory=lambda: {status: [] for status in STATUSES})
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A user as cases show them: who owns a case or a measure."""
+
+    id: uuid.UUID
+    name: str
+
+
+@dataclass(slots=True)
+class CaseDraft:
+    """What the form to open a case offers: the customer, its loans, the flag it starts from
+    (live and not yet in a case, else None) and who may own it."""
+
+    customer: Customer
+    loans: list[Loan]
+    warning: EarlyWarning | None
+    owners: list[Person]
+
+
+@dataclass(slots=True)
+class CaseFile:
+    """A case with everything its page shows; `names` labels every user id it mentions."""
+
+    case: RiskCase
+    customer: Customer
+    loan: Loan | None
+    warning: EarlyWarning | None
+    measures: list[RiskMeasure]
+    names: dict[uuid.UUID, str]
 
 
 class RiskCaseService:
@@ -346,3 +378,87 @@ class RiskCaseService:
         for case, name, open_count, overdue_count in rows.all():
             board.columns[case.status].append(CaseCard(case, name, open_count, overdue_count))
         return board
+
+    async def owners(self) -> list[Person]:
+        """Active users, by name: who may be made owner of a case or a measure."""
+        self.principal.require(CUSTOMERS_READ)
+        rows = await self.session.execute(
+            select(User.id, User.display_name)
+            .where(User.status == "active")
+            .order_by(User.display_name, User.id)
+        )
+        return [Person(user_id, name) for user_id, name in rows.all()]
+
+    async def names(self, user_ids: Sequence[uuid.UUID | None]) -> dict[uuid.UUID, str]:
+        """Display names of the given users, disabled ones included (they may still own old cases)."""
+        self.principal.require(CUSTOMERS_READ)
+        wanted = {user_id for user_id in user_ids if user_id is not None}
+        if not wanted:
+            return {}
+        rows = await self.session.execute(select(User.id, User.display_name).where(User.id.in_(wanted)))
+        return dict(rows.all())
+
+    async def _loans_of(self, customer_id: uuid.UUID) -> list[Loan]:
+        return list(
+            await self.session.scalars(
+                in_customer_scope(
+                    select(Loan)
+                    .join(Customer, Customer.id == Loan.customer_id)
+                    .where(Loan.customer_id == customer_id),
+                    self.principal,
+                ).order_by(Loan.start_date.desc(), Loan.id)
+            )
+        )
+
+    async def draft(
+        self, customer_id: str | uuid.UUID, warning_id: str | uuid.UUID | None = None
+    ) -> CaseDraft:
+        """The form to open a case on a customer in scope, from one of its live flags when given;
+        a flag that is not the customer's, cleared or already in a case is left out."""
+        self.principal.require(RISK_MANAGE)
+        customer = await CustomerService(self.session, self.principal).get_customer(customer_id)
+        wanted = parse_uuid(warning_id) if warning_id else None
+        warning = (
+            await self.session.scalar(
+                select(EarlyWarning).where(
+                    EarlyWarning.id == wanted,
+                    EarlyWarning.customer_id == customer.id,
+                    EarlyWarning.cleared_at.is_(None),
+                    EarlyWarning.case_id.is_(None),
+                )
+            )
+            if wanted
+            else None
+        )
+        return CaseDraft(customer, await self._loans_of(customer.id), warning, await self.owners())
+
+    async def case_file(self, case_id: str | uuid.UUID) -> CaseFile:
+        """The case, its customer, loan, originating flag and measures (by deadline)."""
+        case = await self.get_case(case_id)
+        customer = await CustomerService(self.session, self.principal).get_customer(case.customer_id)
+        loan = await self.session.get(Loan, case.loan_id) if case.loan_id else None
+        warning = await self.session.get(EarlyWarning, case.warning_id) if case.warning_id else None
+        measures = (await self.measures([case.id]))[case.id]
+        people = [case.owner_id, case.opened_by, *(m.owner_id for m in measures)]
+        return CaseFile(case, customer, loan, warning, measures, await self.names(people))
+
+    async def get_measure(self, measure_id: str | uuid.UUID) -> RiskMeasure:
+        """A measure on a case in scope."""
+        self.principal.require(CUSTOMERS_READ)
+        parsed = parse_uuid(measure_id)
+        found = (
+            await self.session.scalar(
+                in_customer_scope(
+                    select(RiskMeasure)
+                    .join(RiskCase, RiskCase.id == RiskMeasure.case_id)
+                    .join(Customer, Customer.id == RiskCase.customer_id)
+                    .where(RiskMeasure.id == parsed),
+                    self.principal,
+                )
+            )
+            if parsed
+            else None
+        )
+        if found is None:
+            raise MeasureNotFound
+        return found

@@ -12,6 +12,7 @@ from tenantcrm.auth.permissions import PermissionDenied
 from tenantcrm.collateral.service import CollateralNotFound
 from tenantcrm.customers.service import CustomerNotFound
 from tenantcrm.loans.service import LoanNotFound, RepaymentNotFound
+from tenantcrm.risk.case_service import MeasureNotFound, RiskCaseNotFound
 from tenantcrm.web.rendering import page
 from tenantcrm.web.scope import NotSignedIn, TenantUnavailable
 
@@ -48,6 +49,8 @@ EXCEPTION_HANDLERS = {
     CollateralNotFound: not_found,
     LoanNotFound: not_found,
     RepaymentNotFound: not_found,
+    RiskCaseNotFound: not_found,
+    MeasureNotFound: not_found,
     TenantUnavailable: tenant_unavailable,
     PermissionDenied: permission_denied,
 }
