@@ -26,6 +26,8 @@ from tenantcrm.settings import Settings
 from tenantcrm.tenancy.provisioning import bootstrap
 from tenantcrm.web.auth import SignInController, set_language
 from tenantcrm.web.collateral import CollateralPages
+from tenantcrm.web.complaints import ComplaintPages
+from tenantcrm.web.contacts import ContactPages
 from tenantcrm.web.customers import CustomerPages
 from tenantcrm.web.errors import EXCEPTION_HANDLERS
 from tenantcrm.web.exports import ExportPages
@@ -107,6 +109,8 @@ def create_app(settings: Settings, admin_url: str, *, database: Database | None 
             SignInController,
             CustomerPages,
             CollateralPages,
+            ContactPages,
+            ComplaintPages,
             LoanPages,
             RiskPages,
             SettingsPages,

@@ -40,6 +40,8 @@ from tenantcrm.auth.models import ApiToken
 from tenantcrm.auth.permissions import BUILT_IN_ROLE_NAMES, CUSTOMERS_WRITE
 from tenantcrm.auth.service import create_api_token, find_user_by_email
 from tenantcrm.collateral.service import CollateralService
+from tenantcrm.complaints.service import ComplaintService
+from tenantcrm.contacts.service import ContactService
 from tenantcrm.customers.service import CustomerService
 from tenantcrm.graphql.schema import SDL_PATH
 from tenantcrm.loans.ledger import DEFAULT_RULES
@@ -602,6 +604,22 @@ def _warning_rules(w: World, role: str, target: str | None) -> dict[str, Any]:
     }
 
 
+def _interaction(w: World, role: str, target: str | None) -> dict[str, Any]:
+    return {"channel": "phone", "summary": PURPOSE}
+
+
+def _follow_up(w: World, role: str, target: str | None) -> dict[str, Any]:
+    return {"due_on": date.today().isoformat(), "channel": "visit"}
+
+
+def _complaint(w: World, role: str, target: str | None) -> dict[str, Any]:
+    return {"category": "service", "content": PURPOSE}
+
+
+def _complaint_update(w: World, role: str, target: str | None) -> dict[str, Any]:
+    return {"status": "in_progress"}
+
+
 def _rules(w: World, role: str, target: str | None) -> dict[str, Any]:
     return {
         "classification": [rule.classification for rule in DEFAULT_RULES],
@@ -618,6 +636,8 @@ class Lending:
     collateral: dict[uuid.UUID, uuid.UUID]  # by customer
     loans: dict[uuid.UUID, uuid.UUID]  # by customer
     reversible: dict[tuple[str, str], uuid.UUID]  # by (acting role, target)
+    follow_ups: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)  # by customer, the admin's
+    complaints: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)  # by customer
     risk_cases: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)  # by customer
     risk_measures: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)  # by customer's case
 
@@ -648,7 +668,19 @@ async def lending(world: World, db) -> Lending:
                 loan_id = loans[world.customer(role, target).id]
                 repayment = await LoanService(session, admin).record_repayment(loan_id, {"amount": "20"})
                 reversible[(role, target)] = repayment.id
-    book = Lending(collateral, loans, reversible)
+        # Ticking a follow-up off twice changes nothing, and a complaint moves to in progress once,
+        # so one of each per customer serves every row. The follow-ups are the admin's: anyone else
+        # ticks them off only with customers.write.
+        contacts, complaints = ContactService(session, admin), ComplaintService(session, admin)
+        follow_ups = {
+            c.id: (await contacts.plan_follow_up(c.id, {"due_on": date.today().isoformat()})).id
+            for c in world.customers.values()
+        }
+        complaint_ids = {
+            c.id: (await complaints.record(c.id, {"category": "fees", "content": PURPOSE})).id
+            for c in world.customers.values()
+        }
+    book = Lending(collateral, loans, reversible, follow_ups=follow_ups, complaints=complaint_ids)
     async with tenant_session(db, world.tenant) as session:
         # A risk case with a measure per customer; the case rows keep it open, so any order works.
         cases = RiskCaseService(session, admin)
@@ -695,6 +727,10 @@ FORMS: dict[tuple[str, str], Form] = {
     ("POST", "/t/{slug}/loans/{loan_id}/classify"): _classify_loan,
     ("POST", "/t/{slug}/loans/{loan_id}/flags"): _flags,
     ("POST", "/t/{slug}/settings/classification"): _rules,
+    ("POST", "/t/{slug}/customers/{customer_id}/interactions"): _interaction,
+    ("POST", "/t/{slug}/customers/{customer_id}/follow-ups"): _follow_up,
+    ("POST", "/t/{slug}/customers/{customer_id}/complaints"): _complaint,
+    ("POST", "/t/{slug}/complaints/{complaint_id}"): _complaint_update,
     ("POST", "/t/{slug}/risk/cases"): _new_risk_case,
     ("POST", "/t/{slug}/risk/cases/{case_id}"): _work_risk_case,
     ("POST", "/t/{slug}/risk/cases/{case_id}/measures"): _new_risk_measure,
@@ -802,6 +838,29 @@ PAGES: tuple[Page, ...] = (
     Page("POST", "/t/{slug}/loans/{loan_id}/flags",               (303, 403, 403, 303, 403, 403), "own"),
     Page("POST", "/t/{slug}/loans/{loan_id}/flags",               (303, 403, 403, 303, 403, 403), "team"),
     Page("POST", "/t/{slug}/loans/{loan_id}/flags",               (303, 403, 403, 303, 403, 403), "other"),
+    # Working the relationship: reading follows the customer's record scope; logging, planning,
+    # recording and working complaints need customers.write (checked before the scope). A
+    # follow-up is ticked off by its assignee (the admin here) or with customers.write.
+    Page("GET",  "/t/{slug}/my-day",                              (200, 200, 200, 200, 200, 200)),
+    Page("GET",  "/t/{slug}/complaints",                          (200, 200, 200, 200, 200, 200)),
+    Page("GET",  "/t/{slug}/complaints/{complaint_id}",           (200, 200, 200, 200, 200, 200), "own"),
+    Page("GET",  "/t/{slug}/complaints/{complaint_id}",           (200, 200, 200, 200, 200, 200), "team"),
+    Page("GET",  "/t/{slug}/complaints/{complaint_id}",           (200, 404, 404, 200, 200, 200), "other"),
+    Page("POST", "/t/{slug}/complaints/{complaint_id}",           (303, 303, 303, 403, 403, 403), "own"),
+    Page("POST", "/t/{slug}/complaints/{complaint_id}",           (303, 303, 303, 403, 403, 403), "team"),
+    Page("POST", "/t/{slug}/complaints/{complaint_id}",           (303, 404, 404, 403, 403, 403), "other"),
+    Page("POST", "/t/{slug}/customers/{customer_id}/interactions", (303, 303, 303, 403, 403, 403), "own"),
+    Page("POST", "/t/{slug}/customers/{customer_id}/interactions", (303, 303, 303, 403, 403, 403), "team"),
+    Page("POST", "/t/{slug}/customers/{customer_id}/interactions", (303, 404, 404, 403, 403, 403), "other"),
+    Page("POST", "/t/{slug}/customers/{customer_id}/follow-ups",  (303, 303, 303, 403, 403, 403), "own"),
+    Page("POST", "/t/{slug}/customers/{customer_id}/follow-ups",  (303, 303, 303, 403, 403, 403), "team"),
+    Page("POST", "/t/{slug}/customers/{customer_id}/follow-ups",  (303, 404, 404, 403, 403, 403), "other"),
+    Page("POST", "/t/{slug}/customers/{customer_id}/complaints",  (303, 303, 303, 403, 403, 403), "own"),
+    Page("POST", "/t/{slug}/customers/{customer_id}/complaints",  (303, 303, 303, 403, 403, 403), "team"),
+    Page("POST", "/t/{slug}/customers/{customer_id}/complaints",  (303, 404, 404, 403, 403, 403), "other"),
+    Page("POST", "/t/{slug}/follow-ups/{follow_up_id}/done",      (303, 303, 303, 403, 403, 403), "own"),
+    Page("POST", "/t/{slug}/follow-ups/{follow_up_id}/done",      (303, 303, 303, 403, 403, 403), "team"),
+    Page("POST", "/t/{slug}/follow-ups/{follow_up_id}/done",      (303, 404, 404, 403, 403, 403), "other"),
     # Risk: reading follows the customer's record scope; opening and working cases, running the
     # early-warning rules and saving them need risk.manage (checked before the scope).
     Page("GET",  "/t/{slug}/risk",                                (200, 200, 200, 200, 200, 200)),
@@ -890,6 +949,10 @@ def _path(page: Page, world: World, role: str, lending: Lending) -> str:
         values["role_id"] = str(world.doomed_roles[role] if page.target == "doomed" else world.custom_role_id)
     if "job_id" in names:
         values["job_id"] = str(uuid.uuid4())  # nobody's import job
+    if names & {"follow_up_id", "complaint_id"}:
+        customer_id = world.customer(role, page.target or "own").id
+        values["follow_up_id"] = str(lending.follow_ups[customer_id])
+        values["complaint_id"] = str(lending.complaints[customer_id])
     if "token_id" in names:
         tokens = world.own_tokens if page.target == "own" else world.others_tokens
         values["token_id"] = str(tokens[role])

@@ -305,3 +305,12 @@ async def active_user_id(session: AsyncSession, raw: object) -> uuid.UUID | None
     if wanted is None:
         return None
     return await session.scalar(select(User.id).where(User.id == wanted, User.status == "active"))
+
+
+async def active_users(session: AsyncSession) -> list[tuple[uuid.UUID, str]]:
+    """(id, display name) of the tenant's active users, by name: the people work can be assigned to.
+    Any signed-in user may see colleagues' names; nothing else about them."""
+    rows = await session.execute(
+        select(User.id, User.display_name).where(User.status == "active").order_by(User.display_name, User.id)
+    )
+    return [(user_id, name) for user_id, name in rows.all()]

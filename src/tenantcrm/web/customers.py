@@ -10,9 +10,14 @@ from urllib.parse import urlencode
 from litestar import Controller, Request, Response, get, post
 from litestar.response import Redirect
 
+from tenantcrm.auth.service import active_users
 from tenantcrm.collateral.inputs import KINDS as COLLATERAL_KINDS
 from tenantcrm.collateral.inputs import TITLE_STATUSES
 from tenantcrm.collateral.service import CollateralService
+from tenantcrm.complaints.service import CATEGORIES as COMPLAINT_CATEGORIES
+from tenantcrm.complaints.service import KINDS as COMPLAINT_KINDS
+from tenantcrm.complaints.service import ComplaintService
+from tenantcrm.contacts.service import CHANNELS, ContactService
 from tenantcrm.customers.inputs import (
     CREDIT_GRADES,
     GENDERS,
@@ -34,7 +39,10 @@ from tenantcrm.customers.service import (
 )
 from tenantcrm.loans.schedule import METHODS
 from tenantcrm.loans.service import LoanFilter, LoanService
+from tenantcrm.risk.case_service import RiskCaseService
+from tenantcrm.risk.warning_service import WarningService
 from tenantcrm.settings import Settings
+from tenantcrm.timeline.service import TimelineService
 from tenantcrm.validation import InvalidInput
 from tenantcrm.web.rendering import is_htmx, page
 from tenantcrm.web.scope import WebScope
@@ -62,8 +70,10 @@ FORM_FIELDS = (
     "credit_grade",
 )
 TABS_TARGET = "customer-tabs"
-TABS = ("profile", "financials", "collateral", "loans", "timeline")
+TABS = ("profile", "financials", "collateral", "loans", "timeline", "complaints")
+OLDER_TARGET = "timeline-older"
 CUSTOMER_LOANS_SHOWN = 100
+CUSTOMER_COMPLAINTS_SHOWN = 100
 
 
 @dataclass(frozen=True)
@@ -148,40 +158,7 @@ def _form_page(
     )
 
 
-def _order(event: dict[str, Any]) -> tuple[date, datetime]:
-    """Newest first by the day it happened (a repayment's own date), then by when it was entered."""
-    entered = event.get("entered") or event["at"]
-    return (event["at"] if not isinstance(event["at"], datetime) else event["at"].date(), entered)
-
-
-async def _timeline(loans: LoanService, customer: Customer) -> list[dict[str, Any]]:
-    """Events derivable from the customer's loans, newest first: the audit log is for auditors."""
-    found = (await loans.loans_for_customers([customer.id]))[customer.id]
-    ids = [loan.id for loan in found]
-    repayments = await loans.repayments_for_loans(ids) if ids else {}
-    events: list[dict[str, Any]] = []
-    for loan in found:
-        events.append({"kind": "loan_created", "at": loan.created_at, "loan": loan})
-        for repayment in repayments.get(loan.id, []):
-            events.append(
-                {
-                    "kind": "repayment",
-                    "at": repayment.paid_on,
-                    "entered": repayment.recorded_at,
-                    "loan": loan,
-                    "item": repayment,
-                }
-            )
-            if repayment.reversed_at is not None:
-                events.append(
-                    {"kind": "reversal", "at": repayment.reversed_at, "loan": loan, "item": repayment}
-                )
-        for decision in await loans.classification_history(loan.id):
-            events.append({"kind": "classified", "at": decision.decided_at, "loan": loan, "item": decision})
-    return sorted(events, key=_order, reverse=True)
-
-
-async def _tab_context(scope: WebScope, customer: Customer, tab: str) -> dict[str, Any]:
+async def _tab_context(scope: WebScope, customer: Customer, tab: str, before: str | None) -> dict[str, Any]:
     """What one tab shows; only that tab's data is read."""
     loans = LoanService(scope.session, scope.principal)
     if tab == "financials":
@@ -204,8 +181,39 @@ async def _tab_context(scope: WebScope, customer: Customer, tab: str) -> dict[st
         collateral = await CollateralService(scope.session, scope.principal).list_for_customer(customer.id)
         return {"loan_rows": result.rows, "loan_collateral": collateral, "methods": METHODS}
     if tab == "timeline":
-        return {"events": await _timeline(loans, customer)}
+        contacts = ContactService(scope.session, scope.principal)
+        return {
+            "timeline": await TimelineService(scope.session, scope.principal).page(
+                customer.id, before=before
+            ),
+            "open_follow_ups": await contacts.follow_ups(customer.id, open_only=True),
+            "users": dict(await active_users(scope.session)),
+            "channels": CHANNELS,
+        }
+    if tab == "complaints":
+        complaints = ComplaintService(scope.session, scope.principal)
+        return {
+            "complaint_rows": await complaints.list_complaints(
+                customer_ids=[customer.id], limit=CUSTOMER_COMPLAINTS_SHOWN
+            ),
+            "customer_loans": (await loans.loans_for_customers([customer.id]))[customer.id],
+            "users": dict(await active_users(scope.session)),
+            "complaint_kinds": COMPLAINT_KINDS,
+            "complaint_categories": COMPLAINT_CATEGORIES,
+        }
     return {}
+
+
+async def _alerts(scope: WebScope, customer: Customer) -> dict[str, Any]:
+    """Live early-warning flags and risk cases, shown above every tab."""
+    warnings = await WarningService(scope.session, scope.principal).for_customers([customer.id])
+    cases = await RiskCaseService(scope.session, scope.principal).cases_for_customers([customer.id])
+    return {"warnings": warnings[customer.id], "risk_cases": cases[customer.id]}
+
+
+def local_now() -> datetime:
+    """Now in the server's zone, the zone the pages' dates (date.today()) are in."""
+    return datetime.now().astimezone()
 
 
 async def render_customer(
@@ -214,26 +222,38 @@ async def render_customer(
     customer_id: str,
     tab: str | None = None,
     *,
+    before: str | None = None,
     status_code: int = 200,
     **extra: Any,
 ) -> Response:
-    """The customer page on one tab (an htmx request aimed at the tabs gets only them), with any
-    refused form of that tab in `extra` (its values and errors)."""
+    """The customer page on one tab (an htmx request aimed at the tabs gets only them, one aimed at
+    the timeline's "Older" row only the next entries), with any refused form in `extra`."""
     tab = tab if tab in TABS else "profile"
     customer = await _service(scope).get_customer(customer_id)
-    context = await _tab_context(scope, customer, tab)
-    partial = is_htmx(request) and request.headers.get("hx-target") == TABS_TARGET
+    context = await _tab_context(scope, customer, tab, before)
+    target = request.headers.get("hx-target") if is_htmx(request) else None
     base = f"/t/{scope.tenant.slug}/customers/{customer.id}"
+    headers = None
+    if target == OLDER_TARGET and tab == "timeline":
+        template = "customers/_timeline_entries.html"
+    elif target == TABS_TARGET:
+        template = "customers/_tabs.html"
+        headers = {"HX-Push-Url": f"{base}?tab={tab}"}
+    else:
+        template = "customers/detail.html"
+        context.update(await _alerts(scope, customer))
     return page(
         request,
-        "customers/_tabs.html" if partial else "customers/detail.html",
+        template,
         status_code=status_code,
-        headers={"HX-Push-Url": f"{base}?tab={tab}"} if partial else None,
+        headers=headers,
         customer=customer,
         slug=scope.tenant.slug,
         tab=tab,
         tabs=TABS,
         today=date.today(),
+        now_local=local_now(),
+        contact_channels=CHANNELS,
         **{"revealed": None, **context, **extra},
     )
 
@@ -346,10 +366,16 @@ class CustomerPages(Controller):
 
     @get("/{customer_id:str}", name="customer_detail")
     async def detail(
-        self, request: Request, web_scope: WebScope, customer_id: str, tab: str | None = None
+        self,
+        request: Request,
+        web_scope: WebScope,
+        customer_id: str,
+        tab: str | None = None,
+        before: str | None = None,
     ) -> Response:
-        """Tabs are plain links (?tab=loans); htmx swaps only the tabs and pushes the same URL."""
-        return await render_customer(request, web_scope, customer_id, tab)
+        """Tabs are plain links (?tab=loans); htmx swaps only the tabs and pushes the same URL. The
+        timeline's older entries are ?before=<time|entry id>, a cursor without personal data."""
+        return await render_customer(request, web_scope, customer_id, tab, before=before)
 
     @post("/{customer_id:str}/reveal", name="customer_reveal")
     async def reveal(self, request: Request, web_scope: WebScope, customer_id: str) -> Response:

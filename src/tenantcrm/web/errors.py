@@ -10,6 +10,8 @@ from litestar.response import Redirect
 
 from tenantcrm.auth.permissions import PermissionDenied
 from tenantcrm.collateral.service import CollateralNotFound
+from tenantcrm.complaints.service import ComplaintNotFound
+from tenantcrm.contacts.service import FollowUpNotFound
 from tenantcrm.customers.service import CustomerNotFound
 from tenantcrm.loans.service import LoanNotFound, RepaymentNotFound
 from tenantcrm.risk.case_service import MeasureNotFound, RiskCaseNotFound
@@ -49,6 +51,8 @@ EXCEPTION_HANDLERS = {
     CollateralNotFound: not_found,
     LoanNotFound: not_found,
     RepaymentNotFound: not_found,
+    FollowUpNotFound: not_found,
+    ComplaintNotFound: not_found,
     RiskCaseNotFound: not_found,
     MeasureNotFound: not_found,
     TenantUnavailable: tenant_unavailable,

@@ -1,0 +1,113 @@
+"""Complaint pages: record one from the customer page, the list by status, work one to resolution."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.response import Redirect
+
+from tenantcrm.auth.service import active_users
+from tenantcrm.complaints.service import STATUSES, ComplaintService
+from tenantcrm.customers.service import CustomerService
+from tenantcrm.loans.service import LoanService
+from tenantcrm.validation import InvalidInput
+from tenantcrm.web.customers import render_customer
+from tenantcrm.web.rendering import page
+from tenantcrm.web.scope import WebScope
+
+RECORD_FIELDS = ("kind", "category", "content", "loan_id", "assignee_id")
+UPDATE_FIELDS = ("status", "assignee_id", "resolution")
+LIST_SIZE = 200
+
+
+async def _values(request: Request, fields: tuple[str, ...]) -> dict[str, str]:
+    form = await request.form()
+    return {name: str(form.get(name) or "") for name in fields}
+
+
+async def _complaint_page(
+    request: Request,
+    scope: WebScope,
+    complaint_id: str,
+    *,
+    values: dict[str, str] | None = None,
+    errors: InvalidInput | None = None,
+) -> Response:
+    complaint = await ComplaintService(scope.session, scope.principal).get(complaint_id)
+    customer = await CustomerService(scope.session, scope.principal).get_customer(complaint.customer_id)
+    loan = (
+        await LoanService(scope.session, scope.principal).get_loan(complaint.loan_id)
+        if complaint.loan_id
+        else None
+    )
+    return page(
+        request,
+        "complaints/detail.html",
+        status_code=422 if errors else 200,
+        complaint=complaint,
+        customer=customer,
+        loan=loan,
+        overdue=complaint.overdue(datetime.now(UTC)),
+        users=dict(await active_users(scope.session)),
+        statuses=STATUSES,
+        values=values or {},
+        errors=errors,
+        slug=scope.tenant.slug,
+    )
+
+
+class ComplaintPages(Controller):
+    path = "/t/{slug:str}"
+
+    @get("/complaints", name="complaint_list")
+    async def list_page(self, request: Request, web_scope: WebScope, status: str | None = None) -> Response:
+        """Filtered by a fixed vocabulary (an unknown status shows all); the most urgent first."""
+        chosen = status if status in STATUSES else ""
+        rows = await ComplaintService(web_scope.session, web_scope.principal).list_complaints(
+            status=chosen or None, limit=LIST_SIZE
+        )
+        return page(
+            request,
+            "complaints/list.html",
+            rows=rows,
+            status=chosen,
+            statuses=STATUSES,
+            users=dict(await active_users(web_scope.session)),
+            slug=web_scope.tenant.slug,
+        )
+
+    @post("/customers/{customer_id:str}/complaints", name="complaint_create")
+    async def record(self, request: Request, web_scope: WebScope, customer_id: str) -> Response:
+        values = await _values(request, RECORD_FIELDS)
+        try:
+            complaint = await ComplaintService(web_scope.session, web_scope.principal).record(
+                customer_id, values
+            )
+        except InvalidInput as invalid:
+            return await render_customer(
+                request,
+                web_scope,
+                customer_id,
+                "complaints",
+                status_code=422,
+                complaint_values=values,
+                complaint_errors=invalid,
+            )
+        return Redirect(f"/t/{web_scope.tenant.slug}/complaints/{complaint.id}", status_code=303)
+
+    @get("/complaints/{complaint_id:str}", name="complaint_detail")
+    async def detail(self, request: Request, web_scope: WebScope, complaint_id: str) -> Response:
+        return await _complaint_page(request, web_scope, complaint_id)
+
+    @post("/complaints/{complaint_id:str}", name="complaint_update")
+    async def update(self, request: Request, web_scope: WebScope, complaint_id: str) -> Response:
+        values: dict[str, Any] = await _values(request, UPDATE_FIELDS)
+        try:
+            complaint = await ComplaintService(web_scope.session, web_scope.principal).update(
+                complaint_id, values
+            )
+        except InvalidInput as invalid:
+            return await _complaint_page(request, web_scope, complaint_id, values=values, errors=invalid)
+        return Redirect(f"/t/{web_scope.tenant.slug}/complaints/{complaint.id}", status_code=303)
