@@ -490,7 +490,8 @@ async def test_reversal_needs_a_reason_and_strikes_the_repayment_through(client,
     assert again.status_code == 422 and shows(again, "This repayment was already reversed.")
     timeline = await client.get(f"/t/{tenant_a.slug}/customers/{customer}?tab=timeline")
     events = re.findall(r'class="event event-([\w_]+)"', timeline.text)
-    assert events == ["repayment_reversed", "repayment", "loan_created"]
+    # The first loan makes the prospect an active customer: a change of its profile.
+    assert events == ["repayment_reversed", "repayment", "customer_changed", "loan_created"]
 
 
 async def test_classification_and_flags_need_loans_classify(client, db, tenant_a, book):
