@@ -433,12 +433,15 @@ async def test_live_flags_and_risk_cases_show_on_the_customer_page(client, db, t
     days = warning.details["days_past_due"]
     url = f"/t/{tenant_a.slug}/customers/{customer}"
     page = await client.get(url)
-    assert ZH("Overdue: %(days)s days past due") % {"days": days} in page.text
+    assert ZH("%(days)s days past due") % {"days": days} in page.text
     assert f'href="/t/{tenant_a.slug}/risk/cases/{case.id}"' in page.text
     assert "/risk/cases/new" not in page.text  # the officer may not manage risk
+    timeline = await client.get(f"{url}?tab=timeline")
+    opened = re.search(r'<li class="event event-risk_case_opened".*?</li>', timeline.text, re.S)
+    assert opened and "逾期三期" in opened.group(0) and shows(timeline, "Overdue loan")
     await english(client)
     english_page = await client.get(url)
-    assert f"Overdue: {days} days past due" in english_page.text
+    assert f"{days} days past due" in english_page.text
 
     client.cookies.clear()
     assert (await web_sign_in(client, tenant_a.slug, risk_email)).status_code == 303
