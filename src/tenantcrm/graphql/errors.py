@@ -11,8 +11,9 @@ from tenantcrm.validation import InvalidInput
 
 
 def camel(name: str) -> str:
+    # Only each part's first letter: "due.threshold" stays "Due.threshold" (title() would not).
     head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
 @strawberry.type
