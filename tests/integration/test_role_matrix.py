@@ -44,10 +44,11 @@ from tenantcrm.complaints.service import ComplaintService
 from tenantcrm.contacts.service import ContactService
 from tenantcrm.customers.service import CustomerService
 from tenantcrm.graphql.schema import SDL_PATH
+from tenantcrm.imports.service import ImportService
 from tenantcrm.loans.ledger import DEFAULT_RULES
 from tenantcrm.loans.service import LoanService
 from tenantcrm.pii.keys import master_key_ring
-from tenantcrm.pii.store import cipher_for
+from tenantcrm.pii.store import cipher_for, cipher_source
 from tenantcrm.risk.case_service import RiskCaseService
 from tenantcrm.settings import REPO_ROOT
 from tenantcrm.tenancy.session import tenant_session
@@ -223,9 +224,32 @@ SUCCESS_TYPES = {
     "LoanConnection",
     "RepaymentOutcome",
     "ClassificationRuleSet",
+    # The relationship work
+    "MyDay",
+    "Interaction",
+    "FollowUp",
+    "Complaint",
+    "ComplaintConnection",
+    "RiskBoard",
+    "RiskCase",
+    "RiskMeasure",
+    "WarningRuleSet",
+    "WarningEvaluation",
+    "Dashboard",
+    "ImportJob",
 }
 # Variables naming the target customer or what hangs off it (its collateral, loan, a repayment).
-TARGET_VARIABLES = ("id", "customerId", "collateralId", "loanId", "repaymentId")
+TARGET_VARIABLES = (
+    "id",
+    "customerId",
+    "collateralId",
+    "loanId",
+    "repaymentId",
+    "complaintId",
+    "caseId",
+    "measureId",
+    "followUpId",
+)
 
 
 # The example's name, with the target customer in brackets when it names one.
@@ -289,6 +313,56 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "setLoanFlags[own]":                 (A, D, D, A, D, D),
     "setLoanFlags[team]":                (A, D, D, A, D, D),
     "setLoanFlags[other]":               (A, D, D, A, D, D),
+    # The relationship work: reading follows the record scope; contacts and complaints need
+    # customers.write, risk cases and warning rules risk.manage (checked before the scope). The
+    # matrix's follow-ups are the admin's, so others tick them off only with customers.write.
+    # Import jobs need `import` and are seen by their uploader (the admin) or all-scope roles.
+    "myDay":                             (A, A, A, A, A, A),
+    "dashboard":                         (A, A, A, A, A, A),
+    "listComplaints":                    (A, A, A, A, A, A),
+    "riskBoard":                         (A, A, A, A, A, A),
+    "warningRules":                      (A, A, A, A, A, A),
+    "flaggedCustomers":                  (A, A, A, A, A, A),
+    "updateWarningRules":                (A, D, D, A, D, D),
+    "evaluateWarnings":                  (A, D, D, A, D, D),
+    "importJobs":                        (A, A, A, D, D, D),
+    "importJobById":                     (A, H, H, D, D, D),
+    "customerRelationship[own]":         (A, A, A, A, A, A),
+    "customerRelationship[team]":        (A, A, A, A, A, A),
+    "customerRelationship[other]":       (A, H, H, A, A, A),
+    "complaintById[own]":                (A, A, A, A, A, A),
+    "complaintById[team]":               (A, A, A, A, A, A),
+    "complaintById[other]":              (A, H, H, A, A, A),
+    "riskCaseById[own]":                 (A, A, A, A, A, A),
+    "riskCaseById[team]":                (A, A, A, A, A, A),
+    "riskCaseById[other]":               (A, H, H, A, A, A),
+    "logInteraction[own]":               (A, A, A, D, D, D),
+    "logInteraction[team]":              (A, A, A, D, D, D),
+    "logInteraction[other]":             (A, H, H, D, D, D),
+    "planFollowUp[own]":                 (A, A, A, D, D, D),
+    "planFollowUp[team]":                (A, A, A, D, D, D),
+    "planFollowUp[other]":               (A, H, H, D, D, D),
+    "completeFollowUp[own]":             (A, A, A, D, D, D),
+    "completeFollowUp[team]":            (A, A, A, D, D, D),
+    "completeFollowUp[other]":           (A, H, H, D, D, D),
+    "recordComplaint[own]":              (A, A, A, D, D, D),
+    "recordComplaint[team]":             (A, A, A, D, D, D),
+    "recordComplaint[other]":            (A, H, H, D, D, D),
+    "updateComplaint[own]":              (A, A, A, D, D, D),
+    "updateComplaint[team]":             (A, A, A, D, D, D),
+    "updateComplaint[other]":            (A, H, H, D, D, D),
+    "openRiskCase[own]":                 (A, D, D, A, D, D),
+    "openRiskCase[team]":                (A, D, D, A, D, D),
+    "openRiskCase[other]":               (A, D, D, A, D, D),
+    "updateRiskCase[own]":               (A, D, D, A, D, D),
+    "updateRiskCase[team]":              (A, D, D, A, D, D),
+    "updateRiskCase[other]":             (A, D, D, A, D, D),
+    "addRiskMeasure[own]":               (A, D, D, A, D, D),
+    "addRiskMeasure[team]":              (A, D, D, A, D, D),
+    "addRiskMeasure[other]":             (A, D, D, A, D, D),
+    "updateRiskMeasure[own]":            (A, D, D, A, D, D),
+    "updateRiskMeasure[team]":           (A, D, D, A, D, D),
+    "updateRiskMeasure[other]":          (A, D, D, A, D, D),
 }
 # fmt: on
 
@@ -349,13 +423,26 @@ def _fill(
         "collateralId": book.collateral[customer.id],
         "loanId": book.loans[customer.id],
         "repaymentId": book.reversible[(role, target)],
+        "complaintId": book.complaints[customer.id],
+        "caseId": book.risk_cases[customer.id],
+        "measureId": book.risk_measures[customer.id],
+        "followUpId": book.follow_ups[customer.id],
     }
     variables.update({name: str(value) for name, value in ids.items() if name in variables})
     loose = variables.get("input") or {}
+    if "dueOn" in loose:
+        loose["dueOn"] = date.today().isoformat()  # follow-ups are planned from today on
     if "collateralIds" in loose:
         loose["collateralIds"] = [str(book.collateral[customer.id])]
     if "paidOn" in loose:
         loose["paidOn"] = None  # today: the matrix's loans started recently
+    return variables
+
+
+def _fill_untargeted(variables: dict[str, Any], book: ApiBook) -> dict[str, Any]:
+    """An operation naming no customer: only an import job is pointed at a real one."""
+    if "jobId" in variables:
+        return {**variables, "jobId": str(book.import_job)}
     return variables
 
 
@@ -406,10 +493,17 @@ class ApiBook:
     collateral: dict[uuid.UUID, uuid.UUID]  # by customer
     loans: dict[uuid.UUID, uuid.UUID]  # by customer
     reversible: dict[tuple[str, str], uuid.UUID]  # by (acting role, target)
+    # The pages' relationship work, by customer: the admin's follow-up, a complaint, a risk case
+    # and its measure (each row leaves them as the next can use them).
+    follow_ups: dict[uuid.UUID, uuid.UUID]
+    complaints: dict[uuid.UUID, uuid.UUID]
+    risk_cases: dict[uuid.UUID, uuid.UUID]
+    risk_measures: dict[uuid.UUID, uuid.UUID]
+    import_job: uuid.UUID  # uploaded by the admin: the admin's and all-scope roles' to see
 
 
 @pytest.fixture(scope="module")
-async def api_book(world: World, lending: Lending, db) -> ApiBook:
+async def api_book(world: World, lending: Lending, db, settings) -> ApiBook:
     admin = await principal_of(db, world.tenant, world.emails["admin"])
     reversible = {}
     async with tenant_session(db, world.tenant) as session:
@@ -418,7 +512,18 @@ async def api_book(world: World, lending: Lending, db) -> ApiBook:
                 loan_id = lending.loans[world.customer(role, target).id]
                 repayment = await LoanService(session, admin).record_repayment(loan_id, {"amount": "30"})
                 reversible[(role, target)] = repayment.id
-    return ApiBook(lending.collateral, lending.loans, reversible)
+        cipher = cipher_source(db, master_key_ring(settings), world.tenant)
+        job = await ImportService(session, admin, cipher).upload("matrix.csv", "姓名\n矩阵导入\n".encode())
+    return ApiBook(
+        lending.collateral,
+        lending.loans,
+        reversible,
+        lending.follow_ups,
+        lending.complaints,
+        lending.risk_cases,
+        lending.risk_measures,
+        job.id,
+    )
 
 
 @pytest.mark.parametrize(("path", "target"), _graphql_params())
@@ -439,7 +544,9 @@ async def test_graphql_operation_as_each_role(
             "/graphql",
             json={
                 "query": query,
-                "variables": _fill(variables, customer, api_book, role, target) if customer else variables,
+                "variables": _fill(variables, customer, api_book, role, target)
+                if customer
+                else _fill_untargeted(variables, api_book),
             },
             headers={"Authorization": f"Bearer {world.api_tokens[role]}"},
         )
