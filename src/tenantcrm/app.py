@@ -29,6 +29,7 @@ from tenantcrm.web.collateral import CollateralPages
 from tenantcrm.web.complaints import ComplaintPages
 from tenantcrm.web.contacts import ContactPages
 from tenantcrm.web.customers import CustomerPages
+from tenantcrm.web.dashboard import DashboardPages
 from tenantcrm.web.errors import EXCEPTION_HANDLERS
 from tenantcrm.web.exports import ExportPages
 from tenantcrm.web.imports import ImportPages
@@ -108,6 +109,7 @@ def create_app(settings: Settings, admin_url: str, *, database: Database | None 
             set_language,
             SignInController,
             CustomerPages,
+            DashboardPages,
             CollateralPages,
             ContactPages,
             ComplaintPages,

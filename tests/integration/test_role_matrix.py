@@ -678,6 +678,22 @@ def _flags(w: World, role: str, target: str | None) -> dict[str, Any]:
     return {"flags": "litigation"}
 
 
+def _interaction(w: World, role: str, target: str | None) -> dict[str, Any]:
+    return {"channel": "phone", "summary": PURPOSE}
+
+
+def _follow_up(w: World, role: str, target: str | None) -> dict[str, Any]:
+    return {"due_on": date.today().isoformat(), "channel": "visit"}
+
+
+def _complaint(w: World, role: str, target: str | None) -> dict[str, Any]:
+    return {"category": "service", "content": PURPOSE}
+
+
+def _complaint_update(w: World, role: str, target: str | None) -> dict[str, Any]:
+    return {"status": "in_progress"}
+
+
 def _risk_customer(w: World, role: str, target: str | None) -> dict[str, Any]:
     return {"customer": str(w.customer(role, target or "own").id)}
 
@@ -709,22 +725,6 @@ def _warning_rules(w: World, role: str, target: str | None) -> dict[str, Any]:
         "no_contact_with_overdue.threshold": "90",
         "no_contact_with_overdue.enabled": "on",
     }
-
-
-def _interaction(w: World, role: str, target: str | None) -> dict[str, Any]:
-    return {"channel": "phone", "summary": PURPOSE}
-
-
-def _follow_up(w: World, role: str, target: str | None) -> dict[str, Any]:
-    return {"due_on": date.today().isoformat(), "channel": "visit"}
-
-
-def _complaint(w: World, role: str, target: str | None) -> dict[str, Any]:
-    return {"category": "service", "content": PURPOSE}
-
-
-def _complaint_update(w: World, role: str, target: str | None) -> dict[str, Any]:
-    return {"status": "in_progress"}
 
 
 def _rules(w: World, role: str, target: str | None) -> dict[str, Any]:
@@ -834,15 +834,15 @@ FORMS: dict[tuple[str, str], Form] = {
     ("POST", "/t/{slug}/loans/{loan_id}/classify"): _classify_loan,
     ("POST", "/t/{slug}/loans/{loan_id}/flags"): _flags,
     ("POST", "/t/{slug}/settings/classification"): _rules,
-    ("POST", "/t/{slug}/customers/{customer_id}/interactions"): _interaction,
-    ("POST", "/t/{slug}/customers/{customer_id}/follow-ups"): _follow_up,
-    ("POST", "/t/{slug}/customers/{customer_id}/complaints"): _complaint,
-    ("POST", "/t/{slug}/complaints/{complaint_id}"): _complaint_update,
     ("POST", "/t/{slug}/risk/cases"): _new_risk_case,
     ("POST", "/t/{slug}/risk/cases/{case_id}"): _work_risk_case,
     ("POST", "/t/{slug}/risk/cases/{case_id}/measures"): _new_risk_measure,
     ("POST", "/t/{slug}/risk/measures/{measure_id}"): _risk_measure_status,
     ("POST", "/t/{slug}/settings/warnings"): _warning_rules,
+    ("POST", "/t/{slug}/customers/{customer_id}/interactions"): _interaction,
+    ("POST", "/t/{slug}/customers/{customer_id}/follow-ups"): _follow_up,
+    ("POST", "/t/{slug}/customers/{customer_id}/complaints"): _complaint,
+    ("POST", "/t/{slug}/complaints/{complaint_id}"): _complaint_update,
 }
 
 # What each GET sends as its query string (nothing when not listed).
@@ -866,6 +866,8 @@ PAGES: tuple[Page, ...] = (
     Page("POST", "/t/{slug}/logout",                              (303, 303, 303, 303, 303, 303)),
     Page("GET",  "/t/{slug}/customers",                           (200, 200, 200, 200, 200, 200)),
     Page("GET",  "/t/{slug}/loans/calculator",                    (200, 200, 200, 200, 200, 200)),
+    Page("GET",  "/t/{slug}/dashboard",                           (200, 200, 200, 200, 200, 200)),
+    Page("GET",  "/t/{slug}/dashboard.json",                      (200, 200, 200, 200, 200, 200)),
     Page("POST", "/t/{slug}/customers",                           (303, 303, 303, 303, 303, 303)),
     Page("GET",  "/t/{slug}/customers/new",                       (200, 200, 200, 403, 403, 403)),
     Page("POST", "/t/{slug}/customers/new",                       (303, 303, 303, 403, 403, 403)),
