@@ -26,6 +26,20 @@ async def officer(db: Database, tenant_a: TenantFixture) -> str:
     return await add_user(db, tenant_a.tenant, "loan_officer")
 
 
+async def log_contact(page: Page, customer_path: str, summary: str, next_step: str) -> None:
+    """Two clicks: open the disclosure in the header, then save (time defaults to now); the
+    follow-up is due today."""
+    await page.goto(customer_path)
+    await page.click("#log-contact > summary")
+    await expect(page.locator("#interaction-at")).not_to_have_value("")
+    await page.select_option("#interaction-channel", "phone")
+    await page.fill("#interaction-summary", summary)
+    await page.fill("#interaction-next-step", next_step)
+    await page.fill("#interaction-follow-up-on", date.today().isoformat())
+    await page.click("#log-contact-submit")
+    await page.wait_for_url(lambda url: "tab=timeline" in url and urlsplit(url).path == customer_path)
+
+
 async def test_officer_logs_a_contact_and_ticks_off_its_follow_up(
     page: Page,
     page_errors: list[str],
@@ -41,15 +55,7 @@ async def test_officer_logs_a_contact_and_ticks_off_its_follow_up(
     await sign_in(page, slug, officer)
     await page.goto(customer_path)
 
-    # Two clicks: open the disclosure in the header, then save (time defaults to now).
-    await page.click("#log-contact > summary")
-    await expect(page.locator("#interaction-at")).not_to_have_value("")
-    await page.select_option("#interaction-channel", "phone")
-    await page.fill("#interaction-summary", "电话沟通续贷意向，客户需要一周准备材料")
-    await page.fill("#interaction-next-step", "收取营业执照和流水")
-    await page.fill("#interaction-follow-up-on", date.today().isoformat())
-    await page.click("#log-contact-submit")
-    await page.wait_for_url(lambda url: "tab=timeline" in url and urlsplit(url).path == customer_path)
+    await log_contact(page, customer_path, "电话沟通续贷意向，客户需要一周准备材料", "收取营业执照和流水")
     await expect(page.locator("#timeline li.event-interaction")).to_have_count(1)
     await expect(page.locator("#timeline")).to_contain_text("电话沟通续贷意向")
     await expect(page.locator("#open-follow-ups tbody tr[id^=follow-up-]")).to_have_count(1)

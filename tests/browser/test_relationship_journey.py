@@ -1,4 +1,5 @@
-"""An officer's day in a real browser: import a small sheet with a bad row, then read the dashboard.
+"""An officer's day in a real browser: log a call with a follow-up, find it in My day, import a small
+sheet with a bad row, then read the dashboard with its charts.
 
 Import jobs run on the real queue: the live server runs no worker (tests keep TENANTCRM_RUN_JOBS
 off), so the test takes the queued job with `run_pending` while the page polls its progress.
@@ -20,7 +21,8 @@ from tenantcrm.jobs.worker import run_pending
 from tenantcrm.loans.schedule import add_months
 from tenantcrm.pii.keys import master_key_ring
 from tenantcrm.settings import Settings
-from tests.browser.test_lending_journey import SCREENSHOT, sign_in
+from tests.browser.test_contact_journey import log_contact
+from tests.browser.test_lending_journey import SCREENSHOT, path_is, sign_in
 from tests.conftest import TenantFixture, add_user, make_tenant
 from tests.integration.imports.sheets import people, xlsx
 from tests.integration.web.test_lending_pages import Book
@@ -39,7 +41,7 @@ async def run_jobs(db: Database, settings: Settings) -> None:
     await run_pending(db, master_key_ring(settings))
 
 
-async def test_officer_imports_a_sheet_and_reads_the_dashboard(
+async def test_officer_logs_a_call_imports_a_sheet_and_reads_the_dashboard(
     page: Page,
     page_errors: list[str],
     http_errors: list[str],
@@ -55,6 +57,13 @@ async def test_officer_imports_a_sheet_and_reads_the_dashboard(
     late = await book.customer(region_code="310000", credit_grade="BB")
     await book.loan(late, amount="240000", start_date=add_months(date.today(), -3).isoformat())
     await sign_in(page, slug, officer)
+
+    # A call with a follow-up due today, which My day then lists.
+    customer_path = f"/t/{slug}/customers/{late}"
+    await log_contact(page, customer_path, "电话催收，客户承诺本周内补缴", "周五前核实到账")
+    await page.click(f"header a[href='/t/{slug}/my-day']")
+    await page.wait_for_url(path_is(f"/t/{slug}/my-day"))
+    await expect(page.locator(f"#due-today a[href='{customer_path}?tab=timeline']")).to_have_count(1)
 
     # Import: three good rows and one with an identity number that fails its check digit.
     rows = people(3, start=7000)
@@ -88,6 +97,8 @@ async def test_officer_imports_a_sheet_and_reads_the_dashboard(
     await page.click(f"nav.mainnav a[href='/t/{slug}/dashboard']")
     await page.wait_for_url(re.compile(rf"/t/{slug}/dashboard$"))
     await expect(page.locator("#kpi-customers")).to_have_text("4")  # one of ours, three imported
+    await expect(page.locator("#kpi-follow-ups")).to_have_text("1")
+    await expect(page.locator(f"#due-today a[href='{customer_path}']")).to_have_count(1)
     for chart in ("creditGrades", "classes", "trend", "regions"):
         drawn = page.locator(f"[data-chart='{chart}'][data-drawn='true'] canvas")
         await expect(drawn.first).to_be_visible()
