@@ -33,6 +33,7 @@ from tenantcrm.auth.permissions import (
     BUILT_IN_ROLE_NAMES,
     LOANS_CLASSIFY,
     RECORD_SCOPES,
+    RISK_MANAGE,
     PermissionDenied,
 )
 from tenantcrm.loans.inputs import FLAGS
@@ -95,6 +96,7 @@ SECTIONS = (
     (TOKENS, "tokens"),
     (AUDIT_READ, "audit"),
     (LOANS_CLASSIFY, "classification"),
+    (RISK_MANAGE, "warnings"),
 )
 RULE_FIELDS = ("classification", "min_days_past_due", "flag")
 BLANK_RULE_ROWS = 3

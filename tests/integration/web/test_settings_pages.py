@@ -123,6 +123,23 @@ async def test_a_loan_officer_is_refused_every_settings_page(client, db, org):
     assert (await roles_of(db, org))["viewer"].permissions == {"customers.read"}  # nothing changed
 
 
+async def test_a_risk_manager_without_other_settings_rights_lands_on_the_warning_rules(client, db, org):
+    admin = await principal_of(db, org.tenant, org.admin_email)
+    async with tenant_session(db, org.tenant) as session:
+        await AccessAdminService(session, admin).create_role(
+            "watcher", record_scope="all", permissions={"customers.read", "risk.manage"}
+        )
+    email = await add_user(db, org.tenant, "watcher")
+    await web_sign_in(client, org.slug, email)
+    customers = await client.get(f"/t/{org.slug}/customers")
+    home = await client.get(f"/t/{org.slug}/settings", follow_redirects=False)
+    assert f'href="/t/{org.slug}/settings"' in customers.text  # the main navigation offers Settings
+    assert home.status_code == 303 and home.headers["location"] == f"/t/{org.slug}/settings/warnings"
+    page = await client.get(home.headers["location"])
+    assert page.status_code == 200 and f'href="/t/{org.slug}/settings/warnings"' in page.text
+    assert f'href="/t/{org.slug}/settings/classification"' not in page.text
+
+
 async def test_a_user_admin_without_the_roles_right_still_gets_role_choices(client, db, org):
     admin = await principal_of(db, org.tenant, org.admin_email)
     async with tenant_session(db, org.tenant) as session:
