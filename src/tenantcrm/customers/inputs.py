@@ -57,6 +57,15 @@ def clean_text(value: Any) -> str:
     return strip_control(unicodedata.normalize("NFKC", str(value))).strip()
 
 
+def clean_prose(value: Any) -> str:
+    """Free text as written: full-width punctuation (，。：) kept, which NFKC would turn into ASCII;
+    line breaks kept, other control characters dropped; trimmed."""
+    if value is None:
+        return ""
+    text = unicodedata.normalize("NFC", str(value)).replace("\r\n", "\n").replace("\r", "\n")
+    return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc").strip()
+
+
 def choice_of(raw: Any, field: str, allowed: tuple[str, ...], errors: list[FieldError]) -> str:
     """The cleaned, lower-cased value, or an invalid_choice error on `field` when not allowed."""
     value = clean_text(raw).lower()
@@ -68,8 +77,8 @@ def choice_of(raw: Any, field: str, allowed: tuple[str, ...], errors: list[Field
 def limited_text(
     raw: Any, field: str, limit: int, errors: list[FieldError], *, required: bool = False
 ) -> str:
-    """Cleaned text of at most `limit` characters (and not empty when required)."""
-    text = clean_text(raw)
+    """Free text of at most `limit` characters (and not empty when required)."""
+    text = clean_prose(raw)
     if required and not text:
         errors.append(FieldError(field, "required", N_("This field is required.")))
     elif len(text) > limit:

@@ -118,3 +118,15 @@ def test_tags_split_on_chinese_and_latin_commas_without_duplicates():
     assert parse_tags("VIP，房贷、 VIP ,  重点客户 ") == ["VIP", "房贷", "重点客户"]
     assert parse_tags(["a", " a", "b"]) == ["a", "b"]
     assert parse_tags("") == []
+
+
+def test_free_text_keeps_chinese_punctuation_and_line_breaks() -> None:
+    from tenantcrm.customers.inputs import limited_text
+
+    errors: list = []
+    text = limited_text(" 三期未还，电话无人接听。\r\n下一步：上门核实（本周）\x00 ", "summary", 100, errors)
+    assert text == "三期未还，电话无人接听。\n下一步：上门核实（本周）"
+    assert errors == []
+    limited_text("长" * 101, "summary", 100, errors)
+    limited_text(" \t\n ", "summary", 100, errors, required=True)
+    assert [e.code for e in errors] == ["too_long", "required"]
