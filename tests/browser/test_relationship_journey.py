@@ -102,6 +102,6 @@ async def test_officer_logs_a_call_imports_a_sheet_and_reads_the_dashboard(
     for chart in ("creditGrades", "classes", "trend", "regions"):
         drawn = page.locator(f"[data-chart='{chart}'][data-drawn='true'] canvas")
         await expect(drawn.first).to_be_visible()
-    await page.screenshot(path=str(screenshots_dir / "dashboard.png"), **SCREENSHOT)
+    await page.screenshot(path=str(screenshots_dir / "dashboard-after-import.png"), **SCREENSHOT)
     assert not page_errors, page_errors
     assert not http_errors, http_errors

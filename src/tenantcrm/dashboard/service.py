@@ -12,8 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantcrm.auth.permissions import CUSTOMERS_READ, Principal
 from tenantcrm.contacts.models import FollowUp
+from tenantcrm.customers.inputs import CREDIT_GRADES
 from tenantcrm.customers.models import Customer
 from tenantcrm.customers.service import in_customer_scope
+from tenantcrm.loans.ledger import CLASSES
 from tenantcrm.loans.models import Loan
 from tenantcrm.loans.schedule import add_months
 from tenantcrm.loans.service import outstanding_principal_sql, overdue_amount_sql
@@ -142,7 +144,9 @@ class DashboardService:
         rows = await self.session.execute(
             in_customer_scope(select(grade, func.count()).group_by(grade).order_by(grade), self.principal)
         )
-        return [Slice(key, int(count)) for key, count in rows.all()]
+        order = {grade: rank for rank, grade in enumerate(CREDIT_GRADES)}
+        slices = [Slice(key, int(count)) for key, count in rows.all()]
+        return sorted(slices, key=lambda s: order.get(s.key, len(order)))  # AAA first, ungraded last
 
     async def classes(self, today: date) -> list[Slice]:
         """Live loans per five-category class: count and outstanding principal."""
@@ -152,7 +156,8 @@ class DashboardService:
             .where(Loan.status.in_(LIVE))
             .group_by(Loan.classification)
         )
-        return [Slice(key, int(count), Decimal(amount or 0)) for key, count, amount in rows.all()]
+        slices = [Slice(key, int(count), Decimal(amount or 0)) for key, count, amount in rows.all()]
+        return sorted(slices, key=lambda s: CLASSES.index(s.key) if s.key in CLASSES else len(CLASSES))
 
     async def regions(self, today: date) -> list[Slice]:
         """Customers and outstanding principal per region, largest exposure first."""

@@ -98,3 +98,16 @@ async def test_dashboard_needs_a_signed_in_user_of_the_tenant(client, desk, tena
 
     assert anonymous.status_code == 303 and "/login" in anonymous.headers["location"]
     assert elsewhere.status_code == 404
+
+
+async def test_grades_and_classes_come_in_their_own_order(db, lifecycle) -> None:
+    from tenantcrm.dashboard.service import DashboardService
+
+    fixture = await make_tenant(lifecycle, "order")
+    book = Book(db, fixture.tenant, fixture.admin_email)
+    for grade in ("B", "AAA", "BB", None, "A"):
+        await book.customer(**({"credit_grade": grade} if grade else {}))
+    async with tenant_session(db, fixture.tenant) as session:
+        admin = await principal_of(db, fixture.tenant, fixture.admin_email)
+        grades = await DashboardService(session, admin).credit_grades()
+    assert [s.key for s in grades] == ["AAA", "A", "BB", "B", "none"]
