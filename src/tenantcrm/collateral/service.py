@@ -160,15 +160,29 @@ class CollateralService:
         await self.session.flush()
         return appraisal
 
+    async def appraisals_for(self, collateral_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Appraisal]]:
+        """Appraisal histories of many pieces of collateral in one query, newest first (scope
+        checked on the customers)."""
+        self.principal.require(CUSTOMERS_READ)
+        rows = await self.session.scalars(
+            in_customer_scope(
+                select(Appraisal)
+                .join(Collateral, Collateral.id == Appraisal.collateral_id)
+                .join(Customer, Customer.id == Collateral.customer_id)
+                .where(Appraisal.collateral_id.in_(collateral_ids))
+                .order_by(Appraisal.collateral_id, Appraisal.appraised_on.desc(), Appraisal.id.desc()),
+                self.principal,
+            )
+        )
+        found: dict[uuid.UUID, list[Appraisal]] = {collateral_id: [] for collateral_id in collateral_ids}
+        for row in rows:
+            found[row.collateral_id].append(row)
+        return found
+
     async def appraisals(self, collateral_id: str | uuid.UUID) -> list[Appraisal]:
         """Appraisal history, newest first."""
         collateral = await self.get(collateral_id)
-        rows = await self.session.scalars(
-            select(Appraisal)
-            .where(Appraisal.collateral_id == collateral.id)
-            .order_by(Appraisal.appraised_on.desc(), Appraisal.id.desc())
-        )
-        return list(rows)
+        return (await self.appraisals_for([collateral.id]))[collateral.id]
 
     async def total_value(self, customer_id: uuid.UUID) -> Decimal:
         """Sum of the latest appraised values of a customer's collateral (scope checked by caller)."""

@@ -173,27 +173,44 @@ class Loaders:
         service = RiskCaseService(self._ctx.session, self._ctx.principal)
         return await self._batch(ids, lambda: service.measures(ids))
 
-    # --- the services read these one parent at a time (no batch method yet): one turn per batch ---
-
     async def _appraisals_by_collateral(self, ids: list[uuid.UUID]) -> list[list[Appraisal]]:
         service = self._collateral()
-        return await self._ctx.run(lambda: _each(ids, service.appraisals))
+        return await self._batch(ids, lambda: service.appraisals_for(ids))
 
     async def _history_by_loan(self, ids: list[uuid.UUID]) -> list[list[Classification]]:
         service = self._loans()
-        return await self._ctx.run(lambda: _each(ids, service.classification_history))
+        return await self._batch(ids, lambda: service.decisions_for(ids))
+
+    # --- values as of a date: one service call per distinct date (in practice one) ---
 
     async def _arrears(self, keys: list[tuple[Loan, date]]) -> list[book.Arrears]:
         service = self._loans()
-        return await self._ctx.run(lambda: _each(keys, lambda key: service.arrears(*key)))
+        return await self._dated(keys, service.arrears_for)
 
     async def _payoff(self, keys: list[tuple[Loan, date]]) -> list[Decimal]:
         service = self._loans()
-        return await self._ctx.run(lambda: _each(keys, lambda key: service.payoff_amount(*key)))
+        return await self._dated(keys, service.payoffs_for)
 
     async def _suggestion(self, keys: list[tuple[Loan, date]]) -> list[Suggestion]:
         service = self._loans()
-        return await self._ctx.run(lambda: _each(keys, lambda key: service.suggestion(*key)))
+        return await self._dated(keys, service.suggestions_for)
+
+    async def _dated(
+        self,
+        keys: list[tuple[Loan, date]],
+        fetch: Callable[[list[Loan], date], Awaitable[dict[uuid.UUID, V]]],
+    ) -> list[V]:
+        async def fetch_by_date() -> dict[tuple[uuid.UUID, date], V]:
+            found: dict[tuple[uuid.UUID, date], V] = {}
+            for day in sorted({day for _, day in keys}):
+                loans = list({loan.id: loan for loan, wanted in keys if wanted == day}.values())
+                found.update({(loan_id, day): value for loan_id, value in (await fetch(loans, day)).items()})
+            return found
+
+        found = await self._ctx.run(fetch_by_date)
+        return [found[(loan.id, day)] for loan, day in keys]
+
+    # --- kept per parent ---
 
     async def _timeline(self, keys: list[tuple[uuid.UUID, int, str | None]]) -> list[TimelinePage]:
         # A page merges ten sources per customer: kept per customer, ten statements each.

@@ -495,6 +495,7 @@ query Nested($first: Int!) {
 class Volume:
     tenant: object
     token: str
+    admin_email: str
 
 
 @pytest.fixture(scope="module")
@@ -513,7 +514,8 @@ async def volume(db, lifecycle) -> Volume:
             secured = await loans.create_loan(customer.id, {**LOAN_TERMS, "collateral_ids": [collateral.id]})
             await loans.create_loan(customer.id, {**LOAN_TERMS, "term_months": 6})
             await loans.record_repayment(secured.id, {"amount": "10600.00", "paid_on": date(2025, 2, 15)})
-    return Volume(tenant, await api_token_for(db, tenant, fixture.admin_email))
+            await loans.classify(secured.id, "special_mention", "逾期观察")
+    return Volume(tenant, await api_token_for(db, tenant, fixture.admin_email), fixture.admin_email)
 
 
 async def _statements_for(client, db, token: str, query: str, first: int) -> tuple[int, dict]:
@@ -535,6 +537,74 @@ async def test_nested_reads_take_the_same_statements_for_5_or_50_customers(clien
     assert few == many, f"{few} statements for 5 customers, {many} for 50"
     # Scope and principal, the page, then one per nested list and one pair for loan-to-value.
     assert many <= 20, many
+
+
+# Every per-loan figure, two of them as of two dates at once (aliases), and the appraisal history.
+NESTED_FIGURES = """
+query NestedFigures($first: Int!) {
+  customers(first: $first) {
+    edges { node {
+      id
+      collateral { id appraisals { value appraisedOn } loans { id loanToValue } }
+      loans {
+        id loanToValue
+        arrears(asOf: "2025-03-20") { daysPastDue bucket overdueAmount nextDue { number } }
+        later: arrears(asOf: "2025-06-20") { daysPastDue bucket }
+        nextInstallment { number }
+        payoffAmount(on: "2025-03-20")
+        laterPayoff: payoffAmount(on: "2025-06-20")
+        classificationSuggestion(asOf: "2025-03-20") {
+          classification daysPastDue matchedRules { minDaysPastDue }
+        }
+        classificationHistory { classification previous reason }
+      }
+    } }
+  }
+}
+"""
+
+
+async def test_per_loan_figures_take_the_same_statements_for_5_or_50_customers(client, db, volume):
+    await ok(client, volume.token, NESTED_FIGURES, {"first": 1})
+    few, _ = await _statements_for(client, db, volume.token, NESTED_FIGURES, 5)
+    many, large = await _statements_for(client, db, volume.token, NESTED_FIGURES, 50)
+    assert few == many, f"{few} statements for 5 customers, {many} for 50"
+    # Each batch is a fixed handful: ledgers are two statements per field and date, rules one more.
+    assert many <= 30, many
+
+    # Batched, every loan still gets its own figures, not a neighbour's.
+    nodes = [edge["node"] for edge in large["customers"]["edges"]]
+    assert len(nodes) == 50
+
+    def secured_first(loans: list[dict]) -> list[dict]:
+        # Both loans of a customer start on one day in one transaction: their order is the ids'.
+        return sorted(loans, key=lambda loan: loan["loanToValue"] is None)
+
+    async with tenant_session(db, volume.tenant) as session:
+        admin = await principal_of(db, volume.tenant, volume.admin_email)
+        service = LoanService(session, admin)
+        one = await service.get_loan(secured_first(nodes[7]["loans"])[0]["id"])
+        expected_payoff = await service.payoff_amount(one, date(2025, 3, 20))
+    for node in nodes:
+        secured, unsecured = secured_first(node["loans"])
+        assert (secured["arrears"]["daysPastDue"], secured["arrears"]["bucket"]) == (5, "DAYS_1_30")
+        assert (unsecured["arrears"]["daysPastDue"], unsecured["arrears"]["bucket"]) == (33, "DAYS_31_60")
+        assert secured["arrears"]["nextDue"] == {"number": 3}
+        assert (secured["later"]["daysPastDue"], unsecured["later"]["daysPastDue"]) == (97, 125)
+        assert secured["payoffAmount"] == str(expected_payoff)
+        assert two_decimals(unsecured["payoffAmount"])
+        assert unsecured["payoffAmount"] != secured["payoffAmount"]
+        assert Decimal(secured["laterPayoff"]) > Decimal(secured["payoffAmount"])
+        assert secured["classificationSuggestion"]["classification"] == "SPECIAL_MENTION"
+        assert secured["classificationSuggestion"]["daysPastDue"] == 5
+        assert secured["classificationHistory"] == [
+            {"classification": "SPECIAL_MENTION", "previous": "NORMAL", "reason": "逾期观察"}
+        ]
+        assert unsecured["classificationHistory"] == []
+        assert secured["loanToValue"] == "0.0550" and unsecured["loanToValue"] is None
+        (collateral,) = node["collateral"]
+        assert [a["value"] for a in collateral["appraisals"]] == ["2000000.00"]
+        assert collateral["loans"] == [{"id": secured["id"], "loanToValue": "0.0550"}]
 
 
 async def test_a_failing_nested_list_is_masked_and_ends_the_transaction_cleanly(client, db, volume):

@@ -3,6 +3,7 @@ allocated and reversed, arrears as of any date in SQL and in Python, classificat
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import date
 from decimal import Decimal
@@ -420,6 +421,66 @@ async def test_out_of_scope_loans_and_collateral_are_not_found(lender, db):
                 customer_id, {"kind": "deposit", "appraised_value": "1"}
             )
         assert (await LoanService(session, viewer).get_loan(loan_id)).id == loan_id
+
+
+async def test_batch_reads_match_the_single_ones_and_leave_out_what_is_out_of_scope(lender, db):
+    """The batches GraphQL's loaders use: figures per loan as the one-loan reads give them, and
+    another officer's loans and collateral simply absent (their Loan rows handed in anyway)."""
+    fixture, _ = lender
+    tenant = fixture.tenant
+    alice = await principal_of(db, tenant, await add_user(db, tenant, "loan_officer"))
+    bob = await principal_of(db, tenant, await add_user(db, tenant, "loan_officer"))
+    risk = await principal_of(db, tenant, await add_user(db, tenant, "risk_officer"))
+    customer_id = await new_customer(db, tenant, alice)
+    async with tenant_session(db, tenant) as session:
+        collateral = await CollateralService(session, alice).create(
+            customer_id, {"kind": "deposit", "appraised_value": "200000", "appraised_on": "2024-12-01"}
+        )
+        collateral_id = collateral.id
+    late_id = await new_loan(db, tenant, alice, customer_id, collateral_ids=[str(collateral_id)])
+    paid_id = await new_loan(db, tenant, alice, customer_id, method="equal_principal")
+    await pay(db, tenant, alice, paid_id, "10600.00", date(2025, 2, 15))
+    async with tenant_session(db, tenant) as session:
+        await LoanService(session, risk).classify(late_id, "special_mention", "逾期一个月")
+    day = date(2025, 3, 20)
+    async with tenant_session(db, tenant) as session:
+        service = LoanService(session, alice)
+        late, paid = await service.get_loan(late_id), await service.get_loan(paid_id)
+        arrears = await service.arrears_for([late, paid], day)
+        payoffs = await service.payoffs_for([late, paid], day)
+        suggestions = await service.suggestions_for([late, paid], day)
+        decisions = await service.decisions_for([late.id, paid.id])
+        appraisals = await CollateralService(session, alice).appraisals_for([collateral_id])
+        for loan in (late, paid):
+            assert arrears[loan.id] == await service.arrears(loan, day)
+            assert payoffs[loan.id] == await service.payoff_amount(loan, day)
+            assert suggestions[loan.id] == await service.suggestion(loan, day)
+            assert decisions[loan.id] == await service.classification_history(loan.id)
+        assert (arrears[late.id].days_past_due, arrears[paid.id].days_past_due) == (33, 5)
+        assert (suggestions[late.id].classification, suggestions[paid.id].classification) == (
+            "special_mention",
+            "special_mention",
+        )
+        assert [d.classification for d in decisions[late.id]] == ["special_mention"]
+        assert decisions[paid.id] == []
+        assert [a.value for a in appraisals[collateral_id]] == [Decimal("200000.00")]
+
+        others = LoanService(session, bob)
+        assert await others.arrears_for([late, paid], day) == {}
+        assert await others.payoffs_for([late, paid], day) == {}
+        assert await others.suggestions_for([late, paid], day) == {}
+        assert await others.loan_to_value([late, paid]) == {}
+        assert await others.decisions_for([late.id]) == {late.id: []}
+        assert await CollateralService(session, bob).appraisals_for([collateral_id]) == {collateral_id: []}
+        with pytest.raises(LoanNotFound):
+            await others.arrears(late, day)
+        nobody = dataclasses.replace(alice, permissions=frozenset())
+        with pytest.raises(PermissionDenied):
+            await LoanService(session, nobody).arrears_for([late], day)
+        with pytest.raises(PermissionDenied):
+            await LoanService(session, nobody).decisions_for([late.id])
+        with pytest.raises(PermissionDenied):
+            await CollateralService(session, nobody).appraisals_for([collateral_id])
 
 
 async def test_portfolio_filters_by_bucket_class_and_status(lender, db):
