@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, func, literal_column, select
+from sqlalchemy import Date, Select, and_, column, func, literal_column, select, values
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantcrm.auth.permissions import CUSTOMERS_READ, Principal
@@ -16,7 +16,7 @@ from tenantcrm.customers.inputs import CREDIT_GRADES
 from tenantcrm.customers.models import Customer
 from tenantcrm.customers.service import in_customer_scope
 from tenantcrm.loans.ledger import CLASSES
-from tenantcrm.loans.models import Loan
+from tenantcrm.loans.models import AllocationRow, InstallmentRow, Loan
 from tenantcrm.loans.schedule import add_months
 from tenantcrm.loans.service import outstanding_principal_sql, overdue_amount_sql
 from tenantcrm.risk.models import EarlyWarning
@@ -194,15 +194,52 @@ class DashboardService:
                 )
             ).all()
         )
-        points = []
-        for index in range(TREND_MONTHS):
-            month = add_months(first, index)
-            month_end = min(add_months(month, 1) - timedelta(days=1), today)
-            overdue = await self.session.scalar(
-                self._loans(func.coalesce(func.sum(overdue_amount_sql(month_end)), 0)).where(
-                    Loan.start_date <= month_end
-                )
-            )
-            key = month.strftime("%Y-%m")
-            points.append(MonthPoint(key, Decimal(disbursed.get(key) or 0), Decimal(overdue)))
+        months = [add_months(first, index) for index in range(TREND_MONTHS)]
+        ends = [min(add_months(month, 1) - timedelta(days=1), today) for month in months]
+        overdue = await self._overdue_at(ends)
+        points = [
+            MonthPoint(key := month.strftime("%Y-%m"), Decimal(disbursed.get(key) or 0), overdue[end])
+            for month, end in zip(months, ends, strict=True)
+        ]
         return points
+
+    async def _overdue_at(self, days: list[date]) -> dict[date, Decimal]:
+        """Overdue amount (due before the day, not paid by it) at each day, in two statements
+        whatever the number of days: what was due, less what was paid of it."""
+        on = values(column("day", Date), name="days").data([(day,) for day in days])
+        due = await self.session.execute(
+            in_customer_scope(
+                select(on.c.day, func.sum(InstallmentRow.principal + InstallmentRow.interest))
+                .select_from(on)
+                .join(InstallmentRow, InstallmentRow.due_date < on.c.day)
+                .join(Loan, and_(Loan.id == InstallmentRow.loan_id, Loan.start_date <= on.c.day))
+                .join(Customer, Customer.id == Loan.customer_id)
+                .group_by(on.c.day),
+                self.principal,
+            )
+        )
+        paid = await self.session.execute(
+            in_customer_scope(
+                select(on.c.day, func.sum(AllocationRow.principal + AllocationRow.interest))
+                .select_from(on)
+                .join(AllocationRow, AllocationRow.paid_on <= on.c.day)
+                .join(
+                    InstallmentRow,
+                    and_(
+                        InstallmentRow.loan_id == AllocationRow.loan_id,
+                        InstallmentRow.number == AllocationRow.number,
+                        InstallmentRow.due_date < on.c.day,
+                    ),
+                )
+                .join(Loan, and_(Loan.id == AllocationRow.loan_id, Loan.start_date <= on.c.day))
+                .join(Customer, Customer.id == Loan.customer_id)
+                .group_by(on.c.day),
+                self.principal,
+            )
+        )
+        totals = dict.fromkeys(days, ZERO)
+        for day, amount in due.all():
+            totals[day] += Decimal(amount)
+        for day, amount in paid.all():
+            totals[day] -= Decimal(amount)
+        return totals
