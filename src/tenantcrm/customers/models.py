@@ -51,6 +51,8 @@ class Customer(TenantBase):
     key_customer: Mapped[bool] = mapped_column(Boolean, default=False)
     # Set by every logged interaction: "not contacted for N days" and segments read it.
     last_contact_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set when a retention run removed the personal data (the row stays for statistics).
+    anonymised_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     risk_level: Mapped[str] = mapped_column(Text, default="low")
     status: Mapped[str] = mapped_column(Text, default="prospect")
     owner_id: Mapped[uuid.UUID | None] = mapped_column(UUID, ForeignKey("users.id"))
