@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -64,6 +65,9 @@ class CustomerFilter:
     search: str | None = None
     risk_level: str | None = None
     status: str | None = None
+    # A where-clause over Customer built by a service from validated input (a segment's filter);
+    # the record scope still applies on top of it.
+    condition: ColumnElement[bool] | None = dataclasses.field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +179,8 @@ class CustomerService:
             statement = statement.where(Customer.risk_level == flt.risk_level)
         if flt.status:
             statement = statement.where(Customer.status == flt.status)
+        if flt.condition is not None:
+            statement = statement.where(flt.condition)
         return statement
 
     async def _search(self, term: str) -> ColumnElement[bool]:

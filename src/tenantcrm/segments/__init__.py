@@ -1,0 +1,1 @@
+"""Segments: saved filter trees over customers, counted, listed, broken down and exported."""
