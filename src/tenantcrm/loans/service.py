@@ -453,8 +453,7 @@ class LoanService:
     async def create_loan(self, customer_id: str | uuid.UUID, data: Mapping[str, Any]) -> Loan:
         """A loan with its contractual schedule; a prospect becomes an active customer."""
         self.principal.require(LOANS_WRITE)
-        customers = CustomerService(self.session, self.principal)
-        customer = await customers.get_customer(customer_id)
+        customer = await CustomerService(self.session, self.principal).get_customer(customer_id)
         values = validate_loan(data)
         collateral_ids = values.pop("collateral_ids")
         if collateral_ids:
@@ -507,7 +506,19 @@ class LoanService:
             ),
         )
         if customer.status == "prospect":
-            await customers.update_customer(customer.id, {"status": "active"})
+            # Booking the first loan is what makes a prospect a customer: part of loans.write,
+            # not an edit of the customer's record (customers.write), audited as the customer's.
+            customer.status = "active"
+            customer.updated_at = datetime.now(UTC)
+            await self.session.flush()
+            await audit.record(
+                self.session,
+                actor=self.principal,
+                action=audit.UPDATE,
+                entity_type="customer",
+                entity_id=str(customer.id),
+                changes=audit.diff({"status": "prospect"}, {"status": "active"}),
+            )
         return loan
 
     async def record_repayment(self, loan_id: str | uuid.UUID, data: Mapping[str, Any]) -> Repayment:

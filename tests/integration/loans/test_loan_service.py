@@ -93,6 +93,40 @@ async def test_a_loan_stores_its_exact_schedule_and_activates_the_prospect(lende
     assert customer.status == "active"
 
 
+async def test_a_role_without_customers_write_books_a_loan_and_the_prospect_becomes_active(lender, db):
+    """Activating a prospect is part of booking its first loan, not an edit of the customer."""
+    fixture, admin = lender
+    customer_id = await new_customer(db, fixture.tenant, admin)
+    lender_only = dataclasses.replace(admin, permissions=frozenset({"customers.read", "loans.write"}))
+    async with tenant_session(db, fixture.tenant) as session:
+        with pytest.raises(PermissionDenied):
+            await CustomerService(session, lender_only).update_customer(customer_id, {"status": "active"})
+    loan_id = await new_loan(db, fixture.tenant, lender_only, customer_id)
+    async with tenant_session(db, fixture.tenant) as session:
+        customer = await CustomerService(session, admin).get_customer(customer_id)
+        events = (
+            await session.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.entity_type == "customer", AuditEvent.entity_id == str(customer_id))
+                .order_by(AuditEvent.seq)
+            )
+        ).all()
+        loan = await session.get(Loan, loan_id)
+    assert customer.status == "active" and loan is not None
+    assert [(e.action, e.changes, e.actor_id) for e in events[1:]] == [
+        ("update", {"status": {"from": "prospect", "to": "active"}}, admin.user_id)
+    ]
+    # The second loan finds an active customer: no further status change.
+    await new_loan(db, fixture.tenant, lender_only, customer_id)
+    async with tenant_session(db, fixture.tenant) as session:
+        count = await session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.entity_type == "customer", AuditEvent.entity_id == str(customer_id))
+        )
+    assert count == len(events)
+
+
 async def test_the_issue_mortgage_pays_31673_22_a_month(lender, db):
     fixture, admin = lender
     customer_id = await new_customer(db, fixture.tenant, admin)
