@@ -19,6 +19,7 @@ from pgqueuer.domain.models import Job, TracebackRecord
 from pgqueuer.domain.types import Channel, QueueEntrypoint, QueueExecutionMode, QueueManagerId
 from pgqueuer.ports.repository import EntrypointExecutionParameter
 from pgqueuer.qm import QueueManager
+from pgqueuer.sm import SchedulerManager
 
 from tenantcrm.database import Database
 from tenantcrm.jobs.queue import CHANNEL, queries_for
@@ -29,7 +30,7 @@ from tenantcrm.tenancy.tenant import ACTIVE, SUSPENDED, Tenant
 logger = logging.getLogger("tenantcrm.jobs")
 
 # Modules whose import registers handlers; the worker imports them all before it starts.
-HANDLER_MODULES = ("tenantcrm.imports.tasks",)
+HANDLER_MODULES = ("tenantcrm.imports.tasks", "tenantcrm.retention.tasks")
 SUSPENDED_RETRY = timedelta(minutes=5)
 BATCH_SIZE = 2
 # A job whose worker stopped sending heartbeats this long ago is picked up again elsewhere.
@@ -70,6 +71,29 @@ def handlers() -> dict[str, Handler]:
     for module in HANDLER_MODULES:
         importlib.import_module(module)
     return dict(_handlers)
+
+
+Periodic = Callable[[Database], Awaitable[None]]
+_schedules: dict[str, tuple[str, Periodic]] = {}
+
+
+def scheduled(name: str, cron: str) -> Callable[[Periodic], Periodic]:
+    """Register `task` to run on the cron expression (UTC) in one app process of all: pgqueuer's
+    scheduler keeps the schedule in the queue's tables, so several processes fire it once. The
+    task should only queue jobs, which do the work per tenant."""
+
+    def register(task: Periodic) -> Periodic:
+        if _schedules.get(name, (cron, task)) != (cron, task):
+            raise RuntimeError(f"two schedules named {name!r}")
+        _schedules[name] = (cron, task)
+        return task
+
+    return register
+
+
+def schedules() -> dict[str, tuple[str, Periodic]]:
+    handlers()  # the same modules register both
+    return dict(_schedules)
 
 
 async def run_job(context: JobContext, name: str, body: bytes | None) -> None:
@@ -126,7 +150,30 @@ async def run_worker(db: Database, ring: KeyProvider, *, stop: asyncio.Event | N
         await connection.close()
 
 
-async def _stop_when(stop: asyncio.Event, manager: QueueManager) -> None:
+async def run_scheduler(db: Database, *, stop: asyncio.Event) -> None:
+    """Fire the registered schedules until `stop` is set, on a connection of its own."""
+    registered = schedules()
+    if not registered:
+        return
+    connection = await asyncpg.connect(_dsn(db))
+    try:
+        manager = SchedulerManager(queries_for(connection))
+        for name, (cron, task) in registered.items():
+
+            async def fire(schedule: Any, task: Periodic = task) -> None:
+                await task(db)
+
+            manager.schedule(name, cron, accepts_context=False)(fire)
+        watcher = asyncio.create_task(_stop_when(stop, manager))
+        try:
+            await manager.run()
+        finally:
+            watcher.cancel()
+    finally:
+        await connection.close()
+
+
+async def _stop_when(stop: asyncio.Event, manager: QueueManager | SchedulerManager) -> None:
     await stop.wait()
     manager.shutdown.set()
 
@@ -168,11 +215,20 @@ async def run_pending(db: Database, ring: KeyProvider) -> int:
 
 
 async def serve_jobs(db: Database, ring: KeyProvider, stop: asyncio.Event) -> None:
-    """The worker of the app process, restarted after a failure (a lost connection) until `stop`."""
+    """The worker and the scheduler of the app process, each restarted after a failure (a lost
+    connection) until `stop`."""
+    scheduler = asyncio.create_task(_supervised("scheduler", lambda: run_scheduler(db, stop=stop), stop))
+    try:
+        await _supervised("job worker", lambda: run_worker(db, ring, stop=stop), stop)
+    finally:
+        await scheduler
+
+
+async def _supervised(what: str, run: Callable[[], Awaitable[None]], stop: asyncio.Event) -> None:
     while not stop.is_set():
         try:
-            await run_worker(db, ring, stop=stop)
+            await run()
         except Exception as exc:
-            logger.warning("job worker stopped (%s); restarting", type(exc).__name__)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=RESTART_DELAY.total_seconds())
+            logger.warning("%s stopped (%s); restarting", what, type(exc).__name__)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=RESTART_DELAY.total_seconds())

@@ -361,6 +361,13 @@ async def run_retention(
     return result
 
 
+async def run_scheduled(session: AsyncSession, as_of: date) -> RetentionResult | None:
+    """The daily run: nothing at all when no policy is enabled, at most one run per day."""
+    if not any(p.enabled for p in await load_policies(session)):
+        return None
+    return await run_retention(session, as_of, trigger="schedule", once_per_day=True)
+
+
 def validate_policies(rows: Sequence[Mapping[str, Any]]) -> dict[str, tuple[int, str, bool]]:
     """{category: (period_days, action, enabled)}; unknown categories, periods outside
     30..3650 days and actions a category cannot take are refused, each on its own field."""

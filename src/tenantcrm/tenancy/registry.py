@@ -28,3 +28,12 @@ async def find_tenant_by_id(db: Database, tenant_id: str) -> Tenant | None:
     async with unscoped_platform_session(db) as session:
         row = await session.get(TenantRow, tenant_id)
     return to_tenant(row) if row else None
+
+
+async def active_tenants(db: Database) -> list[Tenant]:
+    """Every active tenant, in slug order (scheduled work runs for these)."""
+    async with unscoped_platform_session(db) as session:
+        rows = await session.scalars(
+            select(TenantRow).where(TenantRow.status == "active").order_by(TenantRow.slug)
+        )
+        return [to_tenant(row) for row in rows]

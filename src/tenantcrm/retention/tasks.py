@@ -1,0 +1,43 @@
+"""The daily retention run: a schedule that queues one job per active tenant, and the job."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from tenantcrm.database import Database
+from tenantcrm.jobs.queue import enqueue
+from tenantcrm.jobs.worker import JobContext, job_handler, scheduled
+from tenantcrm.retention.service import run_scheduled
+from tenantcrm.tenancy.registry import active_tenants
+from tenantcrm.tenancy.session import tenant_session
+from tenantcrm.tenancy.tenant import Tenant
+
+DAILY = "retention.daily"
+SCHEDULE = "retention.schedule"
+CRON = "17 2 * * *"  # every day at 02:17 UTC, a quiet hour for institutions in UTC+8
+
+
+async def queue_daily_runs(db: Database, day: date | None = None) -> int:
+    """One job per active tenant for the day; a tenant's job already waiting is not queued twice
+    (and the job itself runs at most once per tenant and day). Returns how many were queued."""
+    day = day or date.today()
+    queued = 0
+    for tenant in await active_tenants(db):
+        job = await enqueue(
+            db, DAILY, tenant.id, {"as_of": day.isoformat()}, dedupe_key=f"retention:{tenant.id}:{day}"
+        )
+        queued += job is not None
+    return queued
+
+
+@scheduled(SCHEDULE, CRON)
+async def schedule_daily_runs(db: Database) -> None:
+    await queue_daily_runs(db)
+
+
+@job_handler(DAILY)
+async def daily(context: JobContext, tenant: Tenant, payload: dict[str, Any]) -> None:
+    as_of = date.fromisoformat(str(payload["as_of"]))
+    async with tenant_session(context.db, tenant) as session:
+        await run_scheduled(session, as_of)
