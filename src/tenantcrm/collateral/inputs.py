@@ -63,7 +63,9 @@ def validate_collateral(data: Mapping[str, Any], *, partial: bool = False) -> di
             )
         clean["title_status"] = status
     if given("lien_order"):
-        raw = clean_text(data.get("lien_order") or "1")
+        given_order = data.get("lien_order")
+        # Only a missing order means a first lien: 0 (an int from GraphQL) is refused, not read as 1.
+        raw = "1" if given_order is None or given_order == "" else clean_text(given_order)
         if not raw.isdigit() or not 1 <= int(raw) <= 9:
             errors.append(
                 FieldError("lien_order", "invalid_lien_order", N_("Enter a lien order from 1 to 9."))

@@ -7,9 +7,9 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from tenantcrm.customers.inputs import clean_text, parse_amount, parse_date
+from tenantcrm.customers.inputs import WAN, clean_text, parse_amount, parse_date
 from tenantcrm.loans.ledger import CLASSES
-from tenantcrm.loans.schedule import MAX_TERM_MONTHS, METHODS, add_months
+from tenantcrm.loans.schedule import MAX_AMOUNT, MAX_TERM_MONTHS, METHODS, add_months
 from tenantcrm.messages import N_
 from tenantcrm.validation import FieldError, InvalidInput, parse_uuid
 
@@ -19,6 +19,35 @@ PRODUCT_MAX = 100
 REASON_MIN, REASON_MAX = 3, 1000
 AMOUNT_MESSAGE = N_("Enter an amount in yuan, e.g. 3000000 or 300万.")
 DATE_MESSAGE = N_("Enter a date as YYYY-MM-DD.")
+TOO_LARGE_MESSAGE = N_("A loan must be less than {maximum} yuan.")
+
+
+def parse_loan_amount(value: Any, field: str = "amount") -> Decimal:
+    """A loan amount as officers type it ("300万", "3,000,000") or as GraphQL sends it (a
+    Decimal): more than 0 and below the schedule's maximum, checked here so the pages, the
+    calculator and GraphQL refuse it alike; raises InvalidInput naming `field`."""
+    try:
+        amount = parse_amount(value)
+    except ValueError:
+        amount = None
+    if (amount is None and _beyond_maximum(value)) or (amount is not None and amount >= MAX_AMOUNT):
+        raise InvalidInput(
+            [FieldError(field, "too_large", TOO_LARGE_MESSAGE, params={"maximum": f"{MAX_AMOUNT:,}"})]
+        )
+    if amount is None or amount <= 0:
+        raise InvalidInput([FieldError(field, "invalid_amount", AMOUNT_MESSAGE)])
+    return amount
+
+
+def _beyond_maximum(value: Any) -> bool:
+    """Whether a refused amount was a number, in yuan or 万, too large rather than malformed."""
+    text = clean_text(value).replace("元", "").replace(",", "").lstrip("¥￥")
+    wan = text.endswith(("万", "w", "W"))
+    try:
+        number = Decimal(text[:-1] if wan else text)
+    except InvalidOperation:
+        return False
+    return number.is_finite() and number * (WAN if wan else 1) >= MAX_AMOUNT
 
 
 def parse_rate(value: Any) -> Decimal:
@@ -54,12 +83,9 @@ def validate_loan(data: Mapping[str, Any]) -> dict[str, Any]:
         errors.append(FieldError("product", "too_long", N_("Too long (100 characters at most).")))
     clean["product"] = product
     try:
-        amount = parse_amount(data.get("amount"))
-        if amount <= 0:
-            raise ValueError("zero")
-        clean["amount"] = amount
-    except ValueError:
-        errors.append(FieldError("amount", "invalid_amount", AMOUNT_MESSAGE))
+        clean["amount"] = parse_loan_amount(data.get("amount"))
+    except InvalidInput as invalid:
+        errors.extend(invalid.errors)
     try:
         rate = parse_rate(data.get("annual_rate"))
         if not 0 <= rate < 1 or rate != rate.quantize(Decimal("0.000001")):

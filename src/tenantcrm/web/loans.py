@@ -13,9 +13,8 @@ from litestar.response import Redirect
 
 from tenantcrm.collateral.models import Collateral
 from tenantcrm.collateral.service import CollateralService
-from tenantcrm.customers.inputs import parse_money
 from tenantcrm.customers.service import CustomerService
-from tenantcrm.loans.inputs import CHANNELS, FLAGS, validate_loan
+from tenantcrm.loans.inputs import CHANNELS, FLAGS, parse_loan_amount, validate_loan
 from tenantcrm.loans.ledger import BUCKETS, CLASSES
 from tenantcrm.loans.models import InstallmentRow, Loan
 from tenantcrm.loans.schedule import METHODS, InvalidTerms, Schedule, build_schedule
@@ -31,7 +30,6 @@ PORTFOLIO_TARGET = "loan-results"
 PREVIEW_TARGET = "loan-preview"
 PORTFOLIO_PAGE_SIZE = 25
 DUE_SOON_DAYS = 7
-WAN = Decimal(10000)
 LOAN_FIELDS = ("product", "amount", "annual_rate", "term_months", "method", "start_date", "first_due_date")
 REPAYMENT_FIELDS = ("amount", "paid_on", "channel", "reference")
 
@@ -47,17 +45,10 @@ class Terms:
 def parse_terms(amount: str, rate: str, term: str, start: str) -> Terms:
     """Form text as officers type it: "300万" or "3,000,000" yuan, "4.9" percent, months."""
     errors: list[FieldError] = []
-    text = amount.strip().replace("元", "")
     try:
-        value = (
-            (parse_money(text[:-1]) * WAN).quantize(Decimal("0.01"))
-            if text.endswith(("万", "w", "W"))
-            else parse_money(text)
-        )
-    except ValueError:
-        errors.append(
-            FieldError("amount", "invalid_amount", N_("Enter an amount in yuan, e.g. 3000000 or 300万."))
-        )
+        value = parse_loan_amount(amount)
+    except InvalidInput as invalid:  # bounded like a loan's amount, in the same words
+        errors.extend(invalid.errors)
         value = Decimal(0)
     try:
         annual_rate = Decimal(rate.strip().rstrip("%")) / 100
@@ -257,12 +248,7 @@ class LoanPages(Controller):
         shown, data = await _loan_form(request)
         service = LoanService(web_scope.session, web_scope.principal)
         try:
-            try:
-                loan = await service.create_loan(customer_id, data)
-            except InvalidTerms as terms:  # an amount in 万 beyond the schedule's limit; nothing written yet
-                raise InvalidInput(
-                    [FieldError(terms.field, "invalid_terms", TERM_MESSAGES[terms.field])]
-                ) from None
+            loan = await service.create_loan(customer_id, data)
         except InvalidInput as invalid:
             return await render_customer(
                 request,

@@ -1122,6 +1122,23 @@ REFUSALS = [
         id="updateCollateral",
     ),
     pytest.param(
+        CREATE_COLLATERAL,
+        lambda b: {
+            "customerId": b.customer_id,
+            "input": {"kind": "RESIDENCE", "appraisedValue": "100000", "lienOrder": 0},
+        },
+        "createCollateral",
+        {("lienOrder", "invalid_lien_order")},
+        id="createCollateral-lien-order-0",
+    ),
+    pytest.param(
+        UPDATE_COLLATERAL,
+        lambda b: {"id": b.collateral_id, "input": {"lienOrder": 0}},
+        "updateCollateral",
+        {("lienOrder", "invalid_lien_order")},
+        id="updateCollateral-lien-order-0",
+    ),
+    pytest.param(
         ADD_APPRAISAL,
         lambda b: {"id": b.collateral_id, "input": {"appraisedValue": "1.234", "appraisedOn": "1949-12-31"}},
         "addAppraisal",
@@ -1149,6 +1166,13 @@ REFUSALS = [
         "createLoan",
         {("firstDueDate", "invalid_first_due_date")},
         id="createLoan-first-due-date",
+    ),
+    pytest.param(
+        CREATE_LOAN,
+        lambda b: {"customerId": b.customer_id, "input": {**LOAN_INPUT, "amount": "1000000000000"}},
+        "createLoan",
+        {("amount", "too_large")},
+        id="createLoan-over-the-maximum",
     ),
     pytest.param(
         CREATE_LOAN,
@@ -1218,6 +1242,19 @@ async def test_every_mutation_refuses_bad_input_and_writes_nothing(
     assert {(f["field"], f["code"]) for f in result["fields"]} == expected
     assert all(f["message"] and "{" not in f["message"] for f in result["fields"])
     assert await snapshot(db, book.tenant) == before
+
+
+async def test_a_loan_over_the_maximum_is_refused_in_the_pages_words(client, book):
+    result = (
+        await ok(
+            client,
+            book.tokens["officer"],
+            CREATE_LOAN,
+            {"customerId": book.customer_id, "input": {**LOAN_INPUT, "amount": "1E+13"}},
+        )
+    )["createLoan"]
+    message = "A loan must be less than 1,000,000,000,000 yuan."
+    assert result["fields"] == [{"field": "amount", "code": "too_large", "message": message}]
 
 
 async def test_an_overpayment_names_the_most_that_settles(client, book):
