@@ -172,7 +172,7 @@ async def _tab_context(scope: WebScope, customer: Customer, tab: str, before: st
             "collateral": items,
             "linked_loans": linked,
             "loan_ltv": await loans.loan_to_value(distinct),
-            "appraisals": {item.id: await service.appraisals(item.id) for item in items},
+            "appraisals": await service.appraisals_for([item.id for item in items]),
             "collateral_kinds": COLLATERAL_KINDS,
             "title_statuses": TITLE_STATUSES,
         }
