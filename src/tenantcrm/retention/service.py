@@ -56,7 +56,7 @@ from tenantcrm.complaints.models import Complaint
 from tenantcrm.contacts.models import FollowUp, Interaction
 from tenantcrm.customers.inputs import clean_text
 from tenantcrm.customers.models import Customer, PiiAccess
-from tenantcrm.customers.service import in_customer_scope
+from tenantcrm.customers.service import CustomerNotFound, in_customer_scope
 from tenantcrm.imports.models import ImportRow
 from tenantcrm.loans.models import Classification, Loan, Repayment
 from tenantcrm.messages import N_
@@ -76,10 +76,6 @@ PLACEHOLDER = "[已匿名]"
 ANONYMOUS_NAME = "已匿名 · "
 BATCH = 1000
 RECENT_RUNS = 20
-
-
-class RetentionCustomerNotFound(Exception):
-    """No such customer in this tenant or in the principal's scope."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -477,7 +473,7 @@ class RetentionService:
                 ).with_for_update()
             )
         if customer is None:
-            raise RetentionCustomerNotFound
+            raise CustomerNotFound
         if customer.legal_hold != hold:
             before = customer.legal_hold
             # Not customer activity: updated_at stays, so the hold does not reset retention ages.

@@ -29,6 +29,7 @@ from tenantcrm.auth.admin_service import (
     NotFound,
 )
 from tenantcrm.auth.permissions import (
+    ADMIN_RETENTION,
     ALL_PERMISSIONS,
     BUILT_IN_ROLE_NAMES,
     LOANS_CLASSIFY,
@@ -97,6 +98,7 @@ SECTIONS = (
     (AUDIT_READ, "audit"),
     (LOANS_CLASSIFY, "classification"),
     (RISK_MANAGE, "warnings"),
+    (ADMIN_RETENTION, "retention"),
 )
 RULE_FIELDS = ("classification", "min_days_past_due", "flag")
 BLANK_RULE_ROWS = 3

@@ -10,11 +10,11 @@ from tenantcrm.audit.models import AuditEvent
 from tenantcrm.audit.service import verify
 from tenantcrm.auth.permissions import PermissionDenied
 from tenantcrm.customers.models import Customer
+from tenantcrm.customers.service import CustomerNotFound
 from tenantcrm.retention.models import RetentionPolicy, RetentionRun
 from tenantcrm.retention.service import (
     CATEGORIES,
     PLACEHOLDER,
-    RetentionCustomerNotFound,
     RetentionService,
 )
 from tenantcrm.tenancy.session import tenant_session
@@ -331,7 +331,7 @@ async def test_legal_hold_is_audited_and_an_unknown_customer_is_not_found(db, se
         await service.set_legal_hold(seeded.id, True)
         await service.set_legal_hold(seeded.id, True)  # no change, no event
         await service.set_legal_hold(seeded.id, False)
-        with pytest.raises(RetentionCustomerNotFound):
+        with pytest.raises(CustomerNotFound):
             await service.set_legal_hold("not-a-uuid", True)
     async with tenant_session(db, tenant) as session:
         events = (

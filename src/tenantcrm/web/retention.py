@@ -1,0 +1,120 @@
+"""Retention pages: the policies in settings, the dry run, a confirmed run with the recent runs,
+and legal hold on a customer. Thin routes over RetentionService, which checks admin.retention."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.response import Redirect
+
+from tenantcrm.retention.models import RetentionPolicy
+from tenantcrm.retention.service import ACTIONS, CATEGORIES, DELETE_ONLY, RetentionResult, RetentionService
+from tenantcrm.validation import InvalidInput
+from tenantcrm.web.rendering import is_htmx, page
+from tenantcrm.web.scope import WebScope
+from tenantcrm.web.settings import SECTIONS
+
+PLAN_TARGET = "retention-plan"
+
+
+async def _render(
+    request: Request,
+    scope: WebScope,
+    *,
+    status_code: int = 200,
+    values: dict[str, dict[str, Any]] | None = None,
+    errors: InvalidInput | None = None,
+    plan: RetentionResult | None = None,
+    confirm: bool = False,
+    **flags: Any,
+) -> Response:
+    service = RetentionService(scope.session, scope.principal)
+    policies: list[RetentionPolicy] = await service.policies()
+    shown = {
+        p.category: {"period_days": str(p.period_days), "action": p.action, "enabled": p.enabled}
+        for p in policies
+    } | (values or {})
+    context = {
+        "slug": scope.tenant.slug,
+        "plan": plan,
+        "confirm": confirm,
+        "categories": [c for c in CATEGORIES if c in shown],
+    }
+    if plan is not None and is_htmx(request) and request.headers.get("hx-target") == PLAN_TARGET:
+        return page(request, "retention/_plan.html", **context)
+    return page(
+        request,
+        "retention/settings.html",
+        status_code=status_code,
+        section="retention",
+        sections={name for permission, name in SECTIONS if scope.principal.can(permission)},
+        values=shown,
+        errors=errors,
+        actions=ACTIONS,
+        delete_only=DELETE_ONLY,
+        runs=await service.recent_runs(),
+        **context,
+        **flags,
+    )
+
+
+class RetentionPages(Controller):
+    path = "/t/{slug:str}"
+
+    @get("/settings/retention", name="settings_retention")
+    async def show(
+        self, request: Request, web_scope: WebScope, saved: str | None = None, ran: str | None = None
+    ) -> Response:
+        return await _render(request, web_scope, saved=bool(saved), ran=bool(ran))
+
+    @post("/settings/retention", name="settings_save_retention")
+    async def save(self, request: Request, web_scope: WebScope) -> Response:
+        """One row per category: `<category>.period_days`, `.action` and the `.enabled` box."""
+        form = await request.form()
+        rows = [
+            {
+                "category": category,
+                "period_days": str(form.get(f"{category}.period_days") or ""),
+                "action": str(form.get(f"{category}.action") or ""),
+                "enabled": str(form.get(f"{category}.enabled") or ""),
+            }
+            for category in CATEGORIES
+        ]
+        try:
+            await RetentionService(web_scope.session, web_scope.principal).update_policies(rows)
+        except InvalidInput as invalid:
+            typed = {
+                row["category"]: {
+                    "period_days": row["period_days"],
+                    "action": row["action"],
+                    "enabled": row["enabled"] == "on",
+                }
+                for row in rows
+            }
+            return await _render(request, web_scope, status_code=422, values=typed, errors=invalid)
+        return Redirect(f"/t/{web_scope.tenant.slug}/settings/retention?saved=1", status_code=303)
+
+    @post("/settings/retention/dry-run", name="settings_retention_dry_run")
+    async def dry_run(self, request: Request, web_scope: WebScope) -> Response:
+        plan = await RetentionService(web_scope.session, web_scope.principal).plan()
+        return await _render(request, web_scope, plan=plan)
+
+    @post("/settings/retention/run", name="settings_retention_run")
+    async def run(self, request: Request, web_scope: WebScope) -> Response:
+        """Without `confirm=yes` this shows what the run would do and asks; with it, runs."""
+        form = await request.form()
+        service = RetentionService(web_scope.session, web_scope.principal)
+        if form.get("confirm") != "yes":
+            return await _render(request, web_scope, plan=await service.plan(), confirm=True)
+        await service.run()
+        return Redirect(f"/t/{web_scope.tenant.slug}/settings/retention?ran=1", status_code=303)
+
+    @post("/customers/{customer_id:str}/legal-hold", name="customer_legal_hold")
+    async def legal_hold(self, request: Request, web_scope: WebScope, customer_id: str) -> Response:
+        """`hold=on` puts the customer on legal hold, anything else releases it."""
+        form = await request.form()
+        customer = await RetentionService(web_scope.session, web_scope.principal).set_legal_hold(
+            customer_id, form.get("hold") == "on"
+        )
+        return Redirect(f"/t/{web_scope.tenant.slug}/customers/{customer.id}", status_code=303)
