@@ -100,6 +100,30 @@ def tenants_migrate(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_with_lifecycle(settings, work))
 
 
+def tenants_backup(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tenantcrm.tenancy.backup import backup
+
+    async def work(lifecycle: Any) -> int:
+        _print_json((await backup(lifecycle, args.slug, Path(args.file))).as_dict())
+        return 0
+
+    return asyncio.run(_with_lifecycle(settings, work))
+
+
+def tenants_restore(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tenantcrm.tenancy.backup import restore
+
+    async def work(lifecycle: Any) -> int:
+        _print_json((await restore(lifecycle, Path(args.file), args.as_slug)).as_dict())
+        return 0
+
+    return asyncio.run(_with_lifecycle(settings, work))
+
+
 def tokens_create(settings: Settings, args: argparse.Namespace) -> int:
     from tenantcrm.audit import service as audit
     from tenantcrm.auth.service import create_api_token, find_user_by_email
@@ -159,8 +183,10 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from tenantcrm.app import create_app
+    from tenantcrm.observability.logs import configure_logging
     from tenantcrm.runtime import admin_url_for
 
+    configure_logging(settings)
     host, port = args.host or settings.host, args.port or settings.port
     app = create_app(settings, admin_url_for(settings))
     print(f"tenantcrm serving on http://{host}:{port}/", file=sys.stderr)
@@ -170,7 +196,9 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         app,
         host=host,
         port=port,
-        log_level="info",
+        log_level=settings.log_level.lower(),
+        log_config=None,  # uvicorn's records go through configure_logging's handler
+        access_log=False,  # its access line has the raw path and query; ours has neither
         proxy_headers=bool(proxies),
         forwarded_allow_ips=proxies or None,
     )
@@ -240,6 +268,16 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--all", action="store_true")
     migrate.add_argument("--json", action="store_true")
     migrate.set_defaults(run=tenants_migrate)
+    backup = tenant_commands.add_parser("backup", help="write a tenant's data, wrapped keys and registry row")
+    backup.add_argument("slug")
+    backup.add_argument("file")
+    backup.set_defaults(run=tenants_backup)
+    restore = tenant_commands.add_parser(
+        "restore", help="restore a backup into a new tenant (needs the same master key ring)"
+    )
+    restore.add_argument("file")
+    restore.add_argument("--as", dest="as_slug", metavar="NEW_SLUG", help="slug of the restored copy")
+    restore.set_defaults(run=tenants_restore)
 
     tokens = commands.add_parser("tokens", help="API tokens")
     token_commands = tokens.add_subparsers(dest="tokens_command", required=True)
