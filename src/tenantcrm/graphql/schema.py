@@ -27,6 +27,7 @@ from tenantcrm.graphql.imports import ImportQueries
 from tenantcrm.graphql.loans import LoanMutations, LoanQueries
 from tenantcrm.graphql.relationship import RelationshipMutations, RelationshipQueries
 from tenantcrm.graphql.risk import RiskMutations, RiskQueries
+from tenantcrm.graphql.segments import SegmentMutations, SegmentQueries
 from tenantcrm.settings import REPO_ROOT
 
 logger = logging.getLogger(__name__)
@@ -68,13 +69,21 @@ class Query(
     RiskQueries,
     DashboardQueries,
     ImportQueries,
+    SegmentQueries,
     ViewerQueries,
 ):
     pass
 
 
 @strawberry.type
-class Mutation(CustomerMutations, CollateralMutations, LoanMutations, RelationshipMutations, RiskMutations):
+class Mutation(
+    CustomerMutations,
+    CollateralMutations,
+    LoanMutations,
+    RelationshipMutations,
+    RiskMutations,
+    SegmentMutations,
+):
     pass
 
 

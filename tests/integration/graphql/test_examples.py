@@ -89,6 +89,13 @@ mutation ($caseId: ID!, $dueOn: Date!) {
 }
 """
 WORK_IDS = ("complaintId", "caseId", "measureId", "followUpId")
+# The saved segment an example names by segmentId (or lists): low-risk customers, the admin's.
+SEGMENT_FILTER = {"and": [{"field": "riskLevel", "op": "eq", "value": "low"}]}
+SAVE_SEGMENT = """
+mutation ($input: SegmentInput!) {
+  saveSegment(input: $input) { __typename ... on Segment { id } }
+}
+"""
 # The example restores the defaults, which are the migration's seed.
 DEFAULT_RULES = [
     {
@@ -116,6 +123,7 @@ class Run:
     measure_id: str | None = None
     follow_up_id: str | None = None  # a PHONE follow-up a week ahead
     job_id: str | None = None  # an uploaded customers file of two rows
+    segment_id: str | None = None  # SEGMENT_FILTER, saved by the admin
 
 
 def _list_customers(run: Run) -> None:
@@ -457,6 +465,53 @@ def _import_job_by_id(run: Run) -> None:
     assert job["progress"] == {"rowsDone": 0, "totalRows": 0, "percent": 0}
 
 
+def _segment_preview(run: Run) -> None:
+    preview = _result(run, "segmentPreview", "SegmentPreview")
+    ids = [edge["node"]["id"] for edge in preview["customers"]["edges"]]
+    # The run's customer (low risk, no region) matches and is the newest; the page is the first 10.
+    assert ids[0] == run.customer_id
+    assert len(ids) == len(set(ids)) == min(10, preview["count"])
+
+
+def _segments(run: Run) -> None:
+    (segment,) = [s for s in run.data["segments"] if s["id"] == run.segment_id]
+    assert segment["__typename"] == "Segment" and segment["canEdit"] is True
+    assert segment["filter"] == SEGMENT_FILTER and segment["count"] >= 1
+    assert segment["owner"]["id"] and segment["owner"]["displayName"]
+
+
+def _segment_by_id(run: Run) -> None:
+    segment = _result(run, "segment", "Segment")
+    assert (segment["id"], segment["filter"]) == (run.segment_id, SEGMENT_FILTER)
+    edges = segment["customers"]["edges"]
+    assert edges[0]["node"]["id"] == run.customer_id and edges[0]["node"]["riskLevel"] == "LOW"
+    assert segment["customers"]["totalCount"] == segment["count"] >= 1
+    assert [(s["key"], s["count"]) for s in segment["breakdown"]] == [("low", segment["count"])]
+
+
+def _save_segment(run: Run) -> None:
+    segment = _result(run, "saveSegment", "Segment")
+    assert (segment["name"], segment["shared"]) == ("上海高风险逾期客户", True)
+    assert [c["field"] for c in segment["filter"]["and"]] == [
+        "riskLevel",
+        "regionCode",
+        "daysPastDue",
+        "daysSinceLastContact",
+    ]
+    assert segment["count"] >= 0
+    uuid.UUID(segment["id"])
+
+
+def _update_segment(run: Run) -> None:
+    segment = _result(run, "updateSegment", "Segment")
+    assert (segment["id"], segment["name"], segment["shared"]) == (run.segment_id, "上海高风险客户", False)
+    assert len(segment["filter"]["and"]) == 2
+
+
+def _delete_segment(run: Run) -> None:
+    assert _result(run, "deleteSegment", "SegmentDeleted")["id"] == run.segment_id
+
+
 EXPECTED: dict[str, Callable[[Run], None]] = {
     "listCustomers": _list_customers,
     "customerById": _customer_by_id,
@@ -501,6 +556,12 @@ EXPECTED: dict[str, Callable[[Run], None]] = {
     "dashboard": _dashboard,
     "importJobs": _import_jobs,
     "importJobById": _import_job_by_id,
+    "segmentPreview": _segment_preview,
+    "segments": _segments,
+    "segmentById": _segment_by_id,
+    "saveSegment": _save_segment,
+    "updateSegment": _update_segment,
+    "deleteSegment": _delete_segment,
 }
 
 
@@ -598,6 +659,10 @@ async def _run_example(client, path: Path, headers, expectation, tenant_a, db, s
         run = dataclasses.replace(run, job_id=await _import_job(db, settings, tenant_a))
         if "jobId" in variables:
             variables["jobId"] = run.job_id
+    if "segmentId" in variables or name_of_operation(query) == "Segments":
+        run = dataclasses.replace(run, segment_id=await _segment(client, headers))
+        if "segmentId" in variables:
+            variables["segmentId"] = run.segment_id
     response = await client.post("/graphql", json={"query": query, "variables": variables}, headers=headers)
     assert response.status_code == 200, response.text
     body = response.json()
@@ -634,6 +699,17 @@ async def _relationship_work(client, headers, run: Run) -> Run:
         measure_id=measure["id"],
         follow_up_id=data["planFollowUp"]["id"],
     )
+
+
+async def _segment(client, headers) -> str:
+    """A segment of the token's user (the admin) holding the low-risk customers."""
+    segment_input = {"name": f"low risk {uuid.uuid4().hex[:6]}", "filter": SEGMENT_FILTER}
+    response = await client.post(
+        "/graphql", json={"query": SAVE_SEGMENT, "variables": {"input": segment_input}}, headers=headers
+    )
+    saved = response.json()["data"]["saveSegment"]
+    assert saved["__typename"] == "Segment", saved
+    return saved["id"]
 
 
 async def _import_job(db, settings, tenant_a) -> str:

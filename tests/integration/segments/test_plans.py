@@ -1,0 +1,210 @@
+"""The plans of common segment shapes: selective conditions reach customers through their indexes.
+
+A tenant of its own gets a few thousand customers (set-based, a handful with the rare value each
+shape looks for), then ANALYZE. The statements SegmentService really sends (count and first page)
+are captured and explained (EXPLAIN (FORMAT JSON), not run); the test walks the plan and asserts
+on which indexes are used and that customers is never read whole. It asserts on index usage only,
+never on costs or timings. bench/segments.py --explain prints the same plans at 1,000,000 rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import pytest
+from sqlalchemy import event, text
+
+from tenantcrm.segments.service import SegmentService
+from tenantcrm.tenancy.session import tenant_session
+from tests.conftest import add_user, make_tenant, principal_of
+
+CUSTOMERS = 5000
+RARE_REGION = "540000"  # every 500th customer
+RARE_TAG = "稀有标签"  # every 400th
+RARE_PRODUCT = "稀有产品"  # the loans of every 300th
+
+
+@dataclass(frozen=True)
+class Book:
+    tenant: Any
+    admin: Any
+    officer: Any  # owns every 250th customer; record scope own
+
+
+@pytest.fixture(scope="module")
+async def book(db, lifecycle) -> Book:
+    fixture = await make_tenant(lifecycle, "plans")
+    tenant = fixture.tenant
+    officer_email = await add_user(db, tenant, "loan_officer")
+    officer = await principal_of(db, tenant, officer_email)
+    async with tenant_session(db, tenant) as session:
+        await session.execute(
+            text(
+                """
+                INSERT INTO customers (kind, name, region_code, risk_level, status, credit_grade,
+                                       credit_score, tags, owner_id, last_contact_at)
+                SELECT 'individual', '计划' || g,
+                       CASE WHEN g % 500 = 0 THEN :region
+                            ELSE (ARRAY['110000', '310000', '440300', '330100'])[1 + g % 4] END,
+                       (ARRAY['low', 'low', 'medium', 'high'])[1 + g % 4],
+                       (ARRAY['active', 'active', 'prospect', 'settled'])[1 + g % 4],
+                       (ARRAY['AAA', 'AA', 'A', 'BBB', 'BB', 'B'])[1 + g % 6],
+                       400 + g % 500,
+                       CASE WHEN g % 400 = 0 THEN ARRAY[:tag] ELSE ARRAY['代发工资'] END,
+                       CASE WHEN g % 250 = 0 THEN CAST(:officer AS uuid) END,
+                       now() - (g % 200) * interval '1 day'
+                FROM generate_series(1, :n) g
+                """
+            ),
+            {"n": CUSTOMERS, "region": RARE_REGION, "tag": RARE_TAG, "officer": str(officer.user_id)},
+        )
+        await session.execute(
+            text(
+                """
+                INSERT INTO loans (id, customer_id, product, amount, annual_rate, term_months, method,
+                                   start_date, first_due_date, classification)
+                SELECT gen_random_uuid(), c.id,
+                       CASE WHEN row_number() OVER (ORDER BY c.id) % 300 = 0 THEN :product
+                            ELSE '个人消费贷款' END,
+                       100000, 0.05, 12, 'equal_installment', DATE '2025-01-15', DATE '2025-02-15',
+                       'normal'
+                FROM customers c WHERE c.status = 'active'
+                """
+            ),
+            {"product": RARE_PRODUCT},
+        )
+    async with db.admin_engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        for table in ("customers", "loans", "installments", "risk_cases", "warnings", "users"):
+            await conn.execute(text(f'ANALYZE "{tenant.schema}".{table}'))
+    admin = await principal_of(db, tenant, fixture.admin_email)
+    return Book(tenant, admin, officer)
+
+
+@contextmanager
+def captured(db) -> Iterator[list[tuple[str, Any]]]:
+    """The statements (with parameters) the app engine sends that read customers."""
+    statements: list[tuple[str, Any]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany) -> None:
+        if "customers" in statement and "set_config" not in statement:
+            statements.append((statement, parameters))
+
+    engine = db.app_engine.sync_engine
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+
+
+def scans(plan: dict[str, Any]) -> Iterator[tuple[str, str | None, str | None]]:
+    """(node type, relation, index) of every node of a plan, subplans included."""
+    yield plan["Node Type"], plan.get("Relation Name"), plan.get("Index Name")
+    for child in plan.get("Plans", ()):
+        yield from scans(child)
+
+
+async def plans_of(db, book: Book, principal, filter_raw: dict[str, Any]) -> list[list[tuple]]:
+    """The plans of the count and first-page statements SegmentService sends for a filter."""
+    with captured(db) as statements:
+        async with tenant_session(db, book.tenant) as session:
+            service = SegmentService(session, principal)
+            await service.count(filter_raw, as_of=date(2026, 1, 1))
+            await service.customers(filter_raw, first=25, as_of=date(2026, 1, 1))
+    assert len(statements) == 2, statements
+    found = []
+    async with tenant_session(db, book.tenant) as session:
+        conn = await session.connection()
+        for statement, parameters in statements:
+            result = await conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, parameters)
+            document = result.scalar_one()
+            plan = (json.loads(document) if isinstance(document, str) else document)[0]["Plan"]
+            found.append(list(scans(plan)))
+    return found
+
+
+def whole_reads(nodes: list[tuple]) -> list[tuple]:
+    return [node for node in nodes if node[0] == "Seq Scan" and node[1] in ("customers", "loans")]
+
+
+def indexes(nodes: list[tuple]) -> set[str]:
+    return {index for _, _, index in nodes if index}
+
+
+SELECTIVE = [
+    pytest.param(
+        {
+            "and": [
+                {"field": "regionCode", "op": "eq", "value": RARE_REGION},
+                {"field": "riskLevel", "op": "ne", "value": "low"},
+            ]
+        },
+        "customers_region_code",
+        id="region",
+    ),
+    pytest.param({"field": "tags", "op": "contains", "value": RARE_TAG}, "customers_tags", id="tag"),
+    pytest.param(
+        {
+            "and": [
+                {"field": "product", "op": "eq", "value": RARE_PRODUCT},
+                {"field": "kind", "op": "eq", "value": "individual"},
+            ]
+        },
+        "loans_product_customer",
+        id="product",
+    ),
+    pytest.param(
+        {
+            "and": [
+                {"field": "creditScore", "op": "between", "value": [400, 401]},
+                {"field": "status", "op": "eq", "value": "active"},
+            ]
+        },
+        "customers_credit_score",
+        id="score",
+    ),
+]
+
+
+@pytest.mark.parametrize(("filter_raw", "index"), SELECTIVE)
+async def test_a_selective_condition_uses_its_index(db, book: Book, filter_raw, index):
+    count_plan, page_plan = await plans_of(db, book, book.admin, filter_raw)
+    assert index in indexes(count_plan), count_plan
+    assert whole_reads(count_plan) == [], count_plan
+    assert whole_reads(page_plan) == [], page_plan
+
+
+async def test_record_scope_own_reads_the_owners_customers_by_index(db, book: Book):
+    # A condition matching most customers: the scope is what narrows, through customers_owner_id.
+    count_plan, page_plan = await plans_of(
+        db, book, book.officer, {"field": "tags", "op": "contains", "value": "代发工资"}
+    )
+    assert "customers_owner_id" in indexes(count_plan), count_plan
+    assert whole_reads(count_plan) == [] and whole_reads(page_plan) == []
+
+
+async def test_live_loan_conditions_probe_loans_per_customer(db, book: Book):
+    # The class of a live loan of customers in a rare region: customers by region, then each
+    # one's loans by the (customer, status, class) index, never the whole loans table.
+    filter_raw = {
+        "and": [
+            {"field": "regionCode", "op": "eq", "value": RARE_REGION},
+            {"field": "classification", "op": "in", "value": ["normal", "special_mention"]},
+        ]
+    }
+    count_plan, _ = await plans_of(db, book, book.admin, filter_raw)
+    assert "customers_region_code" in indexes(count_plan), count_plan
+    assert indexes(count_plan) & {"loans_customer_status", "loans_customer_id"}, count_plan
+    assert whole_reads(count_plan) == [], count_plan
+
+
+def test_the_walk_sees_a_sequential_scan():
+    # The check above must be able to fail: a plan reading customers whole is caught.
+    plan = {"Node Type": "Aggregate", "Plans": [{"Node Type": "Seq Scan", "Relation Name": "customers"}]}
+    assert whole_reads(list(scans(plan))) == [("Seq Scan", "customers", None)]
