@@ -12,7 +12,8 @@ from sqlalchemy import ColumnElement, String, and_, case, cast, func, not_, or_,
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantcrm.audit import service as audit
-from tenantcrm.auth.models import User
+from tenantcrm.auth import service as auth
+from tenantcrm.auth.models import Team, User
 from tenantcrm.auth.permissions import CUSTOMERS_READ, SEGMENTS_MANAGE, PermissionDenied, Principal
 from tenantcrm.customers.inputs import strip_control
 from tenantcrm.customers.models import Customer
@@ -93,7 +94,10 @@ class SegmentService:
     # --- previewing a filter ---
 
     def condition(self, filter_raw: object, as_of: date | None = None) -> ColumnElement[bool]:
-        """The where-clause of a filter (validated; InvalidInput otherwise)."""
+        """The where-clause of a filter (validated; InvalidInput otherwise); one already compiled
+        passes through."""
+        if isinstance(filter_raw, ColumnElement):
+            return filter_raw
         node = filter_raw if isinstance(filter_raw, Node) else parse_filter(filter_raw)
         return compile_filter(node, as_of or date.today())
 
@@ -181,6 +185,13 @@ class SegmentService:
             rows.append((NONE, int(without)))
         rows.sort(key=lambda row: (-row[1], row[0]))
         return [Slice(key, count) for key, count in rows]
+
+    async def directory(self) -> tuple[list[tuple[uuid.UUID, str]], list[tuple[uuid.UUID, str]]]:
+        """Active users and teams by name, for the owner and team conditions of the builder."""
+        self.principal.require(CUSTOMERS_READ)
+        users = await auth.active_users(self.session)
+        teams = await self.session.execute(select(Team.id, Team.name).order_by(Team.name, Team.id))
+        return users, [(team_id, name) for team_id, name in teams.all()]
 
     # --- saved segments ---
 

@@ -15,6 +15,7 @@ from tenantcrm.contacts.service import FollowUpNotFound
 from tenantcrm.customers.service import CustomerNotFound
 from tenantcrm.loans.service import LoanNotFound, RepaymentNotFound
 from tenantcrm.risk.case_service import MeasureNotFound, RiskCaseNotFound
+from tenantcrm.segments.service import SegmentNotFound
 from tenantcrm.web.rendering import page
 from tenantcrm.web.scope import NotSignedIn, TenantUnavailable
 
@@ -55,6 +56,7 @@ EXCEPTION_HANDLERS = {
     ComplaintNotFound: not_found,
     RiskCaseNotFound: not_found,
     MeasureNotFound: not_found,
+    SegmentNotFound: not_found,
     TenantUnavailable: tenant_unavailable,
     PermissionDenied: permission_denied,
 }
