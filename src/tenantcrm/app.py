@@ -36,6 +36,7 @@ from tenantcrm.web.imports import ImportPages
 from tenantcrm.web.loans import LoanPages
 from tenantcrm.web.segments import SegmentPages
 from tenantcrm.web.rendering import page
+from tenantcrm.web.retention import RetentionPages
 from tenantcrm.web.risk import RiskPages
 from tenantcrm.web.scope import provide_web_scope
 from tenantcrm.web.settings import SettingsPages
@@ -118,6 +119,7 @@ def create_app(settings: Settings, admin_url: str, *, database: Database | None 
             RiskPages,
             SegmentPages,
             SettingsPages,
+            RetentionPages,
             ImportPages,
             ExportPages,
             graphql,

@@ -238,6 +238,10 @@ SUCCESS_TYPES = {
     "WarningEvaluation",
     "Dashboard",
     "ImportJob",
+    # Segments
+    "SegmentPreview",
+    "Segment",
+    "SegmentDeleted",
 }
 # Variables naming the target customer or what hangs off it (its collateral, loan, a repayment).
 TARGET_VARIABLES = (
@@ -364,6 +368,15 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "updateRiskMeasure[own]":            (A, D, D, A, D, D),
     "updateRiskMeasure[team]":           (A, D, D, A, D, D),
     "updateRiskMeasure[other]":          (A, D, D, A, D, D),
+    # Segments: previewing needs customers.read, saving segments.manage. The saved segment is the
+    # manager's, shared with its team (the loan officer): others do not see it, even the admin;
+    # for its team-mate it is read-only, and deleting needs segments.manage first.
+    "segmentPreview":                    (A, A, A, A, A, A),
+    "segments":                          (A, A, A, A, A, A),
+    "segmentById":                       (H, A, A, H, H, H),
+    "saveSegment":                       (A, A, D, A, D, D),
+    "updateSegment":                     (H, A, D, H, D, D),
+    "deleteSegment":                     (H, A, D, H, D, D),
 }
 # fmt: on
 
@@ -440,10 +453,13 @@ def _fill(
     return variables
 
 
-def _fill_untargeted(variables: dict[str, Any], book: ApiBook) -> dict[str, Any]:
-    """An operation naming no customer: only an import job is pointed at a real one."""
+def _fill_untargeted(variables: dict[str, Any], book: ApiBook, name: str = "") -> dict[str, Any]:
+    """An operation naming no customer: only an import job or a segment is pointed at a real one."""
     if "jobId" in variables:
         return {**variables, "jobId": str(book.import_job)}
+    if "segmentId" in variables:
+        segment = book.doomed_segment if name == "deleteSegment" else book.segment
+        return {**variables, "segmentId": str(segment)}
     return variables
 
 
@@ -501,6 +517,8 @@ class ApiBook:
     risk_cases: dict[uuid.UUID, uuid.UUID]
     risk_measures: dict[uuid.UUID, uuid.UUID]
     import_job: uuid.UUID  # uploaded by the admin: the admin's and all-scope roles' to see
+    segment: uuid.UUID  # the manager's, shared with its team
+    doomed_segment: uuid.UUID  # the manager's too, for deleteSegment alone
 
 
 @pytest.fixture(scope="module")
@@ -515,6 +533,13 @@ async def api_book(world: World, lending: Lending, db, settings) -> ApiBook:
                 reversible[(role, target)] = repayment.id
         cipher = cipher_source(db, master_key_ring(settings), world.tenant)
         job = await ImportService(session, admin, cipher).upload("matrix.csv", "姓名\n矩阵导入\n".encode())
+        manager = await principal_of(db, world.tenant, world.emails["manager"])
+        segments = [
+            await SegmentService(session, manager).save(
+                {"name": name, "shared": True, "filter": {"field": "riskLevel", "op": "eq", "value": "low"}}
+            )
+            for name in ("matrix segment", "matrix segment to delete")
+        ]
     return ApiBook(
         lending.collateral,
         lending.loans,
@@ -524,6 +549,8 @@ async def api_book(world: World, lending: Lending, db, settings) -> ApiBook:
         lending.risk_cases,
         lending.risk_measures,
         job.id,
+        segments[0].id,
+        segments[1].id,
     )
 
 
@@ -547,7 +574,7 @@ async def test_graphql_operation_as_each_role(
                 "query": query,
                 "variables": _fill(variables, customer, api_book, role, target)
                 if customer
-                else _fill_untargeted(variables, api_book),
+                else _fill_untargeted(variables, api_book, _example_name(path)),
             },
             headers={"Authorization": f"Bearer {world.api_tokens[role]}"},
         )
