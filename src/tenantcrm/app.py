@@ -34,11 +34,11 @@ from tenantcrm.web.errors import EXCEPTION_HANDLERS
 from tenantcrm.web.exports import ExportPages
 from tenantcrm.web.imports import ImportPages
 from tenantcrm.web.loans import LoanPages
-from tenantcrm.web.segments import SegmentPages
 from tenantcrm.web.rendering import page
 from tenantcrm.web.retention import RetentionPages
 from tenantcrm.web.risk import RiskPages
 from tenantcrm.web.scope import provide_web_scope
+from tenantcrm.web.segments import SegmentPages
 from tenantcrm.web.settings import SettingsPages
 
 SECURITY_HEADERS = {
