@@ -962,6 +962,16 @@ PAGES: tuple[Page, ...] = (
     Page("GET",  "/t/{slug}/loans/export.xlsx",                   (200, 200, 403, 403, 403, 403)),
     Page("GET",  "/t/{slug}/settings/classification",             (200, 403, 403, 200, 403, 403)),
     Page("POST", "/t/{slug}/settings/classification",             (303, 403, 403, 303, 403, 403)),
+    # Retention needs admin.retention. Nothing here changes the shared tenant: the policies post
+    # is empty (refused, 422), the dry run rolls back, "run" without confirm=yes only asks, and
+    # the legal-hold post without hold=on releases a hold nobody set.
+    Page("GET",  "/t/{slug}/settings/retention",                  (200, 403, 403, 403, 403, 403)),
+    Page("POST", "/t/{slug}/settings/retention",                  (422, 403, 403, 403, 403, 403)),
+    Page("POST", "/t/{slug}/settings/retention/dry-run",          (200, 403, 403, 403, 403, 403)),
+    Page("POST", "/t/{slug}/settings/retention/run",              (200, 403, 403, 403, 403, 403)),
+    Page("POST", "/t/{slug}/customers/{customer_id}/legal-hold",  (303, 403, 403, 403, 403, 403), "own"),
+    Page("POST", "/t/{slug}/customers/{customer_id}/legal-hold",  (303, 403, 403, 403, 403, 403), "team"),
+    Page("POST", "/t/{slug}/customers/{customer_id}/legal-hold",  (303, 403, 403, 403, 403, 403), "other"),
     # The lending book: reading follows the customer's record scope; writing needs loans.write,
     # classifying loans.classify (checked before the scope, so 403 even out of scope).
     Page("GET",  "/t/{slug}/loans",                               (200, 200, 200, 200, 200, 200)),
