@@ -83,8 +83,16 @@ def tenants_migrate(settings: Settings, args: argparse.Namespace) -> int:
     if bool(args.slug) == bool(args.all):
         raise CommandError("give one tenant slug or --all")
 
+    if args.concurrency < 1:
+        raise CommandError("--concurrency must be at least 1")
+
     async def work(lifecycle: Any) -> int:
-        outcomes = await lifecycle.migrate(None if args.all else args.slug)
+        from tenantcrm.tenancy.migrate_all import migrate_all
+
+        if args.all:
+            outcomes = await migrate_all(lifecycle, args.concurrency)
+        else:
+            outcomes = await lifecycle.migrate(args.slug)
         if args.json:
             _print_json([o.__dict__ for o in outcomes])
         else:
@@ -267,6 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("slug", nargs="?")
     migrate.add_argument("--all", action="store_true")
     migrate.add_argument("--json", action="store_true")
+    migrate.add_argument(
+        "--concurrency", type=int, default=4, metavar="N", help="tenants migrated at once with --all (4)"
+    )
     migrate.set_defaults(run=tenants_migrate)
     backup = tenant_commands.add_parser("backup", help="write a tenant's data, wrapped keys and registry row")
     backup.add_argument("slug")
