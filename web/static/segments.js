@@ -20,7 +20,7 @@
           grid: { left: 140, right: 24, top: 16, bottom: 32 },
           xAxis: { type: "value", minInterval: 1 },
           yAxis: { type: "category", inverse: true, data: rows.map(function (s) { return s.label; }) },
-          series: [{ name: data.title, type: "bar", itemStyle: { color: "#0b5cad" },
+          series: [{ name: data.title, type: "bar", barMaxWidth: 28, itemStyle: { color: "#0b5cad" },
             data: rows.map(function (s) { return s.count; }) }]
         }, true);
         element.dataset.drawnFrom = source;

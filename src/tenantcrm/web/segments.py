@@ -56,7 +56,7 @@ FIELD_LABELS = {
     "daysPastDue": N_("Days past due"),
     "arrearsBucket": N_("Arrears bucket"),
     "product": N_("Product"),
-    "hasOpenRiskCase": N_("Open risk case"),
+    "hasOpenRiskCase": N_("Has an open risk case"),
     "flagged": N_("Flagged by early warning"),
 }
 OP_LABELS = {
