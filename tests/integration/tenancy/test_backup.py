@@ -12,6 +12,7 @@ import zipfile
 import pytest
 from sqlalchemy import text
 
+from tenantcrm.audit.service import verify as verify_audit_chain
 from tenantcrm.contacts.service import ContactService
 from tenantcrm.customers.service import CustomerFilter, CustomerService
 from tenantcrm.pii.keys import master_key_ring
@@ -137,9 +138,11 @@ async def test_round_trip_restores_every_table_beside_the_original_with_pii_read
             customer_id, ["national_id", "address"], purpose="backup check", channel="web"
         )
         version = await session.scalar(text("SELECT version_num FROM alembic_version"))
+        chain = await verify_audit_chain(session)
     assert [c.id for c in found.customers] == [customer_id]
     assert revealed["national_id"] == national_id and revealed["address"] == ADDRESS
     assert version == migrations.head("tenant")
+    assert chain.intact and chain.length == after["audit_events"][0] + 1  # copied chain + the reveal
     cipher = await cipher_for(db, ring, copy)
     async with db.admin_engine.connect() as conn:
         file_enc, pii_enc = (
