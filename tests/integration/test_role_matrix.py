@@ -972,6 +972,14 @@ PAGES: tuple[Page, ...] = (
     Page("POST", "/t/{slug}/customers/{customer_id}/legal-hold",  (303, 403, 403, 403, 403, 403), "own"),
     Page("POST", "/t/{slug}/customers/{customer_id}/legal-hold",  (303, 403, 403, 403, 403, 403), "team"),
     Page("POST", "/t/{slug}/customers/{customer_id}/legal-hold",  (303, 403, 403, 403, 403, 403), "other"),
+    # Erasure requests: an empty request is refused (422); an erasure of nobody's id is not found.
+    Page("GET",  "/t/{slug}/settings/retention/erasures",         (200, 403, 403, 403, 403, 403)),
+    Page("POST", "/t/{slug}/settings/retention/erasures",         (422, 403, 403, 403, 403, 403)),
+    Page("GET",  "/t/{slug}/settings/retention/erasures/{erasure_id}", (404, 403, 403, 403, 403, 403)),
+    Page("POST", "/t/{slug}/settings/retention/erasures/{erasure_id}/review",
+                                                                  (404, 403, 403, 403, 403, 403)),
+    Page("POST", "/t/{slug}/settings/retention/erasures/{erasure_id}/execute",
+                                                                  (404, 403, 403, 403, 403, 403)),
     # The lending book: reading follows the customer's record scope; writing needs loans.write,
     # classifying loans.classify (checked before the scope, so 403 even out of scope).
     Page("GET",  "/t/{slug}/loans",                               (200, 200, 200, 200, 200, 200)),
@@ -1128,6 +1136,8 @@ def _path(page: Page, world: World, role: str, lending: Lending) -> str:
         values["role_id"] = str(world.doomed_roles[role] if page.target == "doomed" else world.custom_role_id)
     if "job_id" in names:
         values["job_id"] = str(uuid.uuid4())  # nobody's import job
+    if "erasure_id" in names:
+        values["erasure_id"] = str(uuid.uuid4())  # nobody's erasure request
     if names & {"follow_up_id", "complaint_id"}:
         customer_id = world.customer(role, page.target or "own").id
         values["follow_up_id"] = str(lending.follow_ups[customer_id])

@@ -61,12 +61,59 @@ def upgrade() -> None:
         sa.CheckConstraint("trigger IN ('manual', 'schedule', 'cli')", name="retention_runs_trigger"),
     )
     op.create_index("retention_runs_started", "retention_runs", ["started_at"])
+    _erasure_requests()
     op.add_column("customers", sa.Column("anonymised_at", sa.DateTime(timezone=True)))
     op.create_index("customers_legal_hold", "customers", ["id"], postgresql_where=sa.text("legal_hold"))
+
+
+def _erasure_requests() -> None:
+    # An erasure request (PIPL art. 47, GDPR art. 17) outlives the customer it erased: its
+    # certificate says what was removed, when and by whom. `customer_id` has no foreign key for
+    # that reason; `customer_ref` (the id's first 8 characters) is what the certificate shows.
+    op.create_table(
+        "erasure_requests",
+        sa.Column("id", UUID, primary_key=True),
+        sa.Column("customer_id", UUID, nullable=False),
+        sa.Column("customer_ref", sa.Text, nullable=False),
+        sa.Column("basis", sa.Text, nullable=False),
+        sa.Column("requester", sa.Text, nullable=False),
+        sa.Column("action", sa.Text, nullable=False),
+        sa.Column("status", sa.Text, nullable=False, server_default="requested"),
+        sa.Column("requested_by", UUID, sa.ForeignKey("users.id", ondelete="SET NULL")),
+        sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column("reviewed_by", UUID, sa.ForeignKey("users.id", ondelete="SET NULL")),
+        sa.Column("reviewed_at", sa.DateTime(timezone=True)),
+        sa.Column("review_note", sa.Text, nullable=False, server_default=""),
+        sa.Column("executed_by", UUID, sa.ForeignKey("users.id", ondelete="SET NULL")),
+        sa.Column("executed_at", sa.DateTime(timezone=True)),
+        # What was removed, as counts per kind of record: never a value.
+        sa.Column("certificate", JSONB),
+        sa.CheckConstraint(
+            "basis IN ('consent_withdrawn', 'purpose_fulfilled', 'retention_expired', 'unlawful',"
+            " 'service_ended', 'other')",
+            name="erasure_requests_basis",
+        ),
+        sa.CheckConstraint(
+            "requester IN ('data_subject', 'representative', 'regulator', 'internal')",
+            name="erasure_requests_requester",
+        ),
+        sa.CheckConstraint("action IN ('delete', 'anonymise')", name="erasure_requests_action"),
+        sa.CheckConstraint(
+            "status IN ('requested', 'approved', 'rejected', 'executed')", name="erasure_requests_status"
+        ),
+        sa.CheckConstraint("char_length(review_note) <= 1000", name="erasure_requests_review_note"),
+        sa.CheckConstraint(
+            "(status = 'executed') = (certificate IS NOT NULL AND executed_at IS NOT NULL)",
+            name="erasure_requests_certificate",
+        ),
+    )
+    op.create_index("erasure_requests_requested", "erasure_requests", ["requested_at"])
+    op.create_index("erasure_requests_customer", "erasure_requests", ["customer_id"])
 
 
 def downgrade() -> None:
     op.drop_index("customers_legal_hold", "customers")
     op.drop_column("customers", "anonymised_at")
+    op.drop_table("erasure_requests")
     op.drop_table("retention_runs")
     op.drop_table("retention_policies")

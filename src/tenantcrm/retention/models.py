@@ -35,3 +35,23 @@ class RetentionRun(TenantBase):
     actor_id: Mapped[uuid.UUID | None] = mapped_column(UUID, ForeignKey("users.id"))
     actor: Mapped[str] = mapped_column(Text)
     counts: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+
+
+class ErasureRequest(TenantBase):
+    __tablename__ = "erasure_requests"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, default=uuid.uuid4)
+    customer_id: Mapped[uuid.UUID] = mapped_column(UUID)
+    customer_ref: Mapped[str] = mapped_column(Text)
+    basis: Mapped[str] = mapped_column(Text)
+    requester: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, default="requested")
+    requested_by: Mapped[uuid.UUID | None] = mapped_column(UUID, ForeignKey("users.id"))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    reviewed_by: Mapped[uuid.UUID | None] = mapped_column(UUID, ForeignKey("users.id"))
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    review_note: Mapped[str] = mapped_column(Text, default="")
+    executed_by: Mapped[uuid.UUID | None] = mapped_column(UUID, ForeignKey("users.id"))
+    executed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    certificate: Mapped[dict[str, Any] | None] = mapped_column(JSONB)

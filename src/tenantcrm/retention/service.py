@@ -199,12 +199,9 @@ async def _anonymise_customers(session: AsyncSession, ids: Sequence[uuid.UUID]) 
     return int(result.rowcount or 0)
 
 
-async def _customers(session: AsyncSession, category: str, action: str, cutoff: datetime) -> int:
-    ids = list(
-        await session.scalars(
-            _customer_targets(category, action, cutoff).order_by(Customer.id).with_for_update(of=Customer)
-        )
-    )
+async def erase_customers(session: AsyncSession, ids: Sequence[uuid.UUID], action: str) -> int:
+    """Delete or anonymise these customers with everything linked (see the module docstring);
+    the caller has checked legal hold and live loans. Returns how many customers it changed."""
     done = 0
     for chunk in _chunks(ids):
         if action == "anonymise":
@@ -214,6 +211,15 @@ async def _customers(session: AsyncSession, category: str, action: str, cutoff: 
             result = await session.execute(delete(Customer).where(Customer.id.in_(chunk)))
             done += int(result.rowcount or 0)
     return done
+
+
+async def _customers(session: AsyncSession, category: str, action: str, cutoff: datetime) -> int:
+    ids = list(
+        await session.scalars(
+            _customer_targets(category, action, cutoff).order_by(Customer.id).with_for_update(of=Customer)
+        )
+    )
+    return await erase_customers(session, ids, action)
 
 
 async def _interactions(session: AsyncSession, action: str, cutoff: datetime) -> int:

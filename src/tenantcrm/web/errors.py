@@ -14,6 +14,7 @@ from tenantcrm.complaints.service import ComplaintNotFound
 from tenantcrm.contacts.service import FollowUpNotFound
 from tenantcrm.customers.service import CustomerNotFound
 from tenantcrm.loans.service import LoanNotFound, RepaymentNotFound
+from tenantcrm.retention.erasure_service import ErasureNotFound
 from tenantcrm.risk.case_service import MeasureNotFound, RiskCaseNotFound
 from tenantcrm.segments.service import SegmentNotFound
 from tenantcrm.web.rendering import page
@@ -56,6 +57,7 @@ EXCEPTION_HANDLERS = {
     ComplaintNotFound: not_found,
     RiskCaseNotFound: not_found,
     MeasureNotFound: not_found,
+    ErasureNotFound: not_found,
     SegmentNotFound: not_found,
     TenantUnavailable: tenant_unavailable,
     PermissionDenied: permission_denied,

@@ -8,14 +8,16 @@ from typing import Any
 from litestar import Controller, Request, Response, get, post
 from litestar.response import Redirect
 
-from tenantcrm.retention.models import RetentionPolicy
+from tenantcrm.retention.erasure_service import BASES, REQUESTERS, ErasureService
+from tenantcrm.retention.models import ErasureRequest, RetentionPolicy
 from tenantcrm.retention.service import ACTIONS, CATEGORIES, DELETE_ONLY, RetentionResult, RetentionService
-from tenantcrm.validation import InvalidInput
+from tenantcrm.validation import InvalidInput, parse_uuid
 from tenantcrm.web.rendering import is_htmx, page
 from tenantcrm.web.scope import WebScope
 from tenantcrm.web.settings import SECTIONS
 
 PLAN_TARGET = "retention-plan"
+ERASURE_FIELDS = ("customer_id", "basis", "requester", "action")
 
 
 async def _render(
@@ -56,6 +58,58 @@ async def _render(
         runs=await service.recent_runs(),
         **context,
         **flags,
+    )
+
+
+def _sections(scope: WebScope) -> set[str]:
+    return {name for permission, name in SECTIONS if scope.principal.can(permission)}
+
+
+async def _render_erasures(
+    request: Request,
+    scope: WebScope,
+    *,
+    status_code: int = 200,
+    values: dict[str, str] | None = None,
+    errors: InvalidInput | None = None,
+) -> Response:
+    return page(
+        request,
+        "retention/erasures.html",
+        status_code=status_code,
+        slug=scope.tenant.slug,
+        section="retention",
+        sections=_sections(scope),
+        requests=await ErasureService(scope.session, scope.principal).recent(),
+        values=values or {},
+        errors=errors,
+        bases=BASES,
+        requesters=REQUESTERS,
+        actions=ACTIONS,
+    )
+
+
+async def _render_erasure(
+    request: Request,
+    scope: WebScope,
+    erasure: ErasureRequest,
+    *,
+    status_code: int = 200,
+    errors: InvalidInput | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    service = ErasureService(scope.session, scope.principal)
+    return page(
+        request,
+        "retention/erasure.html",
+        status_code=status_code,
+        slug=scope.tenant.slug,
+        section="retention",
+        sections=_sections(scope),
+        erasure=erasure,
+        staff=await service.staff_names(erasure),
+        errors=errors,
+        values=values or {},
     )
 
 
@@ -118,3 +172,56 @@ class RetentionPages(Controller):
             customer_id, form.get("hold") == "on"
         )
         return Redirect(f"/t/{web_scope.tenant.slug}/customers/{customer.id}", status_code=303)
+
+    @get("/settings/retention/erasures", name="erasure_requests")
+    async def erasures(self, request: Request, web_scope: WebScope, customer: str | None = None) -> Response:
+        """`?customer=<id>` fills the form in (a link from a customer's page: an id, no personal data)."""
+        prefill = {"customer_id": customer} if customer and parse_uuid(customer) else {}
+        return await _render_erasures(request, web_scope, values=prefill)
+
+    @post("/settings/retention/erasures", name="erasure_request_create")
+    async def request_erasure(self, request: Request, web_scope: WebScope) -> Response:
+        form = await request.form()
+        values = {name: str(form.get(name) or "").strip() for name in ERASURE_FIELDS}
+        try:
+            erasure = await ErasureService(web_scope.session, web_scope.principal).request(
+                values["customer_id"], values
+            )
+        except InvalidInput as invalid:
+            return await _render_erasures(request, web_scope, status_code=422, values=values, errors=invalid)
+        return Redirect(
+            f"/t/{web_scope.tenant.slug}/settings/retention/erasures/{erasure.id}", status_code=303
+        )
+
+    @get("/settings/retention/erasures/{erasure_id:str}", name="erasure_request")
+    async def erasure(self, request: Request, web_scope: WebScope, erasure_id: str) -> Response:
+        erasure = await ErasureService(web_scope.session, web_scope.principal).get(erasure_id)
+        return await _render_erasure(request, web_scope, erasure)
+
+    @post("/settings/retention/erasures/{erasure_id:str}/review", name="erasure_request_review")
+    async def review(self, request: Request, web_scope: WebScope, erasure_id: str) -> Response:
+        form = await request.form()
+        values = {"decision": str(form.get("decision") or ""), "note": str(form.get("note") or "")}
+        service = ErasureService(web_scope.session, web_scope.principal)
+        try:
+            erasure = await service.review(erasure_id, values)
+        except InvalidInput as invalid:
+            erasure = await service.get(erasure_id)
+            return await _render_erasure(
+                request, web_scope, erasure, status_code=422, errors=invalid, values=values
+            )
+        return Redirect(
+            f"/t/{web_scope.tenant.slug}/settings/retention/erasures/{erasure.id}", status_code=303
+        )
+
+    @post("/settings/retention/erasures/{erasure_id:str}/execute", name="erasure_request_execute")
+    async def execute(self, request: Request, web_scope: WebScope, erasure_id: str) -> Response:
+        service = ErasureService(web_scope.session, web_scope.principal)
+        try:
+            erasure = await service.execute(erasure_id)
+        except InvalidInput as invalid:
+            erasure = await service.get(erasure_id)
+            return await _render_erasure(request, web_scope, erasure, status_code=422, errors=invalid)
+        return Redirect(
+            f"/t/{web_scope.tenant.slug}/settings/retention/erasures/{erasure.id}", status_code=303
+        )
