@@ -16,6 +16,7 @@ from tenantcrm.auth.service import principal_from_api_token, split_api_token
 from tenantcrm.customers.service import CipherSource
 from tenantcrm.database import Database
 from tenantcrm.pii.store import cipher_source
+from tenantcrm.tenancy.maintenance import refuse_if_behind
 from tenantcrm.tenancy.registry import find_tenant_by_id
 from tenantcrm.tenancy.session import tenant_session
 from tenantcrm.tenancy.tenant import ACTIVE, SUSPENDED
@@ -111,6 +112,7 @@ async def graphql_context(request: Request) -> AsyncGenerator[GraphQLContext | N
     tenant = await find_tenant_by_id(db, parts[0]) if parts else None
     if parts is None or tenant is None or tenant.status not in (ACTIVE, SUSPENDED):
         raise _unauthorized()
+    refuse_if_behind(tenant)  # before the token is looked up in a schema this code does not expect
     try:
         async with tenant_session(db, tenant) as session:
             principal = await principal_from_api_token(session, tenant, parts[1])

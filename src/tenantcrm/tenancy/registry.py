@@ -11,7 +11,14 @@ from tenantcrm.tenancy.tenant import SLUG_PATTERN, TENANT_ID_PATTERN, Tenant
 
 
 def to_tenant(row: TenantRow) -> Tenant:
-    return Tenant(id=row.id, slug=row.slug, name=row.name, status=row.status, schema=row.schema_name)
+    return Tenant(
+        id=row.id,
+        slug=row.slug,
+        name=row.name,
+        status=row.status,
+        schema=row.schema_name,
+        schema_version=row.schema_version,
+    )
 
 
 async def find_tenant_by_slug(db: Database, slug: str) -> Tenant | None:

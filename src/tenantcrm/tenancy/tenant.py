@@ -22,6 +22,8 @@ class Tenant:
     name: str
     status: str
     schema: str
+    schema_version: str | None = None
+    """The tenant migration the registry records for its schema."""
 
     @property
     def active(self) -> bool:

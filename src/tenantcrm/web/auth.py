@@ -9,6 +9,7 @@ from litestar.response import Redirect
 from tenantcrm.auth.service import SignInFailed, SignInThrottled, sign_in, sign_out
 from tenantcrm.database import Database
 from tenantcrm.settings import Settings
+from tenantcrm.tenancy.maintenance import refuse_if_behind
 from tenantcrm.tenancy.registry import find_tenant_by_slug
 from tenantcrm.tenancy.tenant import ACTIVE, SUSPENDED, Tenant
 from tenantcrm.web.i18n import LOCALES
@@ -30,6 +31,7 @@ async def _signable_tenant(request: Request, slug: str) -> Tenant:
         raise NotFoundException()
     if not tenant.active:
         raise TenantUnavailable()
+    refuse_if_behind(tenant)
     return tenant
 
 

@@ -17,6 +17,8 @@ from tenantcrm.loans.service import LoanNotFound, RepaymentNotFound
 from tenantcrm.retention.erasure_service import ErasureNotFound
 from tenantcrm.risk.case_service import MeasureNotFound, RiskCaseNotFound
 from tenantcrm.segments.service import SegmentNotFound
+from tenantcrm.tenancy.maintenance import TenantMaintenance
+from tenantcrm.web.maintenance import tenant_maintenance
 from tenantcrm.web.rendering import page
 from tenantcrm.web.scope import NotSignedIn, TenantUnavailable
 
@@ -60,5 +62,6 @@ EXCEPTION_HANDLERS = {
     ErasureNotFound: not_found,
     SegmentNotFound: not_found,
     TenantUnavailable: tenant_unavailable,
+    TenantMaintenance: tenant_maintenance,
     PermissionDenied: permission_denied,
 }

@@ -16,6 +16,7 @@ from tenantcrm.customers.service import CipherSource
 from tenantcrm.database import Database
 from tenantcrm.pii.store import cipher_source
 from tenantcrm.settings import Settings
+from tenantcrm.tenancy.maintenance import refuse_if_behind
 from tenantcrm.tenancy.registry import find_tenant_by_id
 from tenantcrm.tenancy.session import tenant_session
 from tenantcrm.tenancy.tenant import Tenant
@@ -69,6 +70,7 @@ async def provide_web_scope(request: Request, slug: str) -> AsyncGenerator[WebSc
         raise NotFoundException()
     if not tenant.active:
         raise TenantUnavailable()
+    refuse_if_behind(tenant)
     async with tenant_session(db, tenant) as session:
         principal = await principal_from_session(session, tenant, parts[1])
         if principal is None:
