@@ -21,6 +21,10 @@ from tenantcrm.database import Database
 from tenantcrm.graphql.context import graphql_context
 from tenantcrm.graphql.schema import build_schema
 from tenantcrm.jobs.worker import serve_jobs
+from tenantcrm.observability.limits import LIMIT_HANDLERS, RateLimiter
+from tenantcrm.observability.metrics import AppMetrics, metrics
+from tenantcrm.observability.readiness import Readiness, readyz
+from tenantcrm.observability.requests import RequestObserver, log_unhandled
 from tenantcrm.pii.keys import master_key_ring
 from tenantcrm.settings import Settings
 from tenantcrm.tenancy.provisioning import bootstrap
@@ -107,6 +111,8 @@ def create_app(settings: Settings, admin_url: str, *, database: Database | None 
     app = Litestar(
         route_handlers=[
             healthz,
+            readyz,
+            metrics,
             index,
             set_language,
             SignInController,
@@ -136,7 +142,10 @@ def create_app(settings: Settings, admin_url: str, *, database: Database | None 
             # API clients authenticate with a bearer token, not a cookie: CSRF cannot apply.
             exclude=["^/graphql$"],  # anchored: a tenant slug may contain "graphql"
         ),
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        exception_handlers={**EXCEPTION_HANDLERS, **LIMIT_HANDLERS},  # type: ignore[arg-type]
+        after_exception=[log_unhandled(tuple(EXCEPTION_HANDLERS) + tuple(LIMIT_HANDLERS))],
+        logging_config=None,  # logging is the process's (observability.logs), not the app's
+        request_max_body_size=settings.max_body_bytes or None,  # the import upload has its own
         before_send=[_security_headers],
         lifespan=[lifespan],
         openapi_config=None,  # GraphQL is the API; no route map for anyone to browse
@@ -144,4 +153,8 @@ def create_app(settings: Settings, admin_url: str, *, database: Database | None 
     )
     app.state.settings = settings
     app.state.key_ring = master_key_ring(settings)  # fails at start in production without a key
+    app.state.metrics = AppMetrics(app.state)
+    app.state.readiness = Readiness()
+    app.state.rate_limiter = RateLimiter(settings)
+    app.asgi_handler = RequestObserver(app.asgi_handler, app.state.metrics)
     return app

@@ -9,6 +9,8 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENVIRONMENTS = ("development", "test", "production")
+LOG_FORMATS = ("json", "text")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 def _flag(name: str, default: bool) -> bool:
@@ -16,6 +18,23 @@ def _flag(name: str, default: bool) -> bool:
     if raw is None or raw == "":
         return default
     return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _whole_number(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise SystemExit(f"{name} must be a whole number (0 or more)")
+    return int(raw)
+
+
+def _choice(name: str, default: str, choices: tuple[str, ...], *, upper: bool = False) -> str:
+    raw = os.environ.get(name, "").strip() or default
+    value = raw.upper() if upper else raw.lower()
+    if value not in choices:
+        raise SystemExit(f"{name} must be one of {', '.join(choices)}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -56,6 +75,20 @@ class Settings:
     trusted_proxies: str = ""
     """Addresses of reverse proxies whose X-Forwarded-For is believed (comma-separated).
     Empty: proxy headers are ignored and the peer address is the client's."""
+    log_format: str = "text"
+    """`json` (one object a line; the production default) or `text` (TENANTCRM_LOG_FORMAT)."""
+    log_level: str = "INFO"
+    metrics_token: str | None = None
+    """Bearer token /metrics asks for (TENANTCRM_METRICS_TOKEN). Unset: /metrics is open in
+    development and test, and not found in production."""
+    # Requests a minute, per process, for one API token, one signed-in user's pages, and all of
+    # one tenant's users and tokens together. 0 is off: the default here, so tests opt in;
+    # from_env's defaults are generous limits.
+    rate_limit_token: int = 0
+    rate_limit_user: int = 0
+    rate_limit_tenant: int = 0
+    max_body_bytes: int = 1024 * 1024
+    """Largest request body; the import upload has its own larger limit."""
 
     @property
     def production(self) -> bool:
@@ -93,6 +126,13 @@ class Settings:
             run_jobs=_flag("TENANTCRM_RUN_JOBS", True),
             master_key=os.environ.get("TENANTCRM_MASTER_KEY") or None,
             master_key_file=Path(f) if (f := os.environ.get("TENANTCRM_MASTER_KEY_FILE")) else None,
+            log_format=_choice("TENANTCRM_LOG_FORMAT", "json" if production else "text", LOG_FORMATS),
+            log_level=_choice("TENANTCRM_LOG_LEVEL", "INFO", LOG_LEVELS, upper=True),
+            metrics_token=os.environ.get("TENANTCRM_METRICS_TOKEN") or None,
+            rate_limit_token=_whole_number("TENANTCRM_RATE_LIMIT_TOKEN", 1200),
+            rate_limit_user=_whole_number("TENANTCRM_RATE_LIMIT_USER", 600),
+            rate_limit_tenant=_whole_number("TENANTCRM_RATE_LIMIT_TENANT", 6000),
+            max_body_bytes=_whole_number("TENANTCRM_MAX_BODY_BYTES", 1024 * 1024),
             previous_master_keys=tuple(
                 key.strip()
                 for key in os.environ.get("TENANTCRM_PREVIOUS_MASTER_KEYS", "").split(",")

@@ -15,6 +15,7 @@ from tenantcrm.auth.permissions import Principal
 from tenantcrm.auth.service import principal_from_api_token, split_api_token
 from tenantcrm.customers.service import CipherSource
 from tenantcrm.database import Database
+from tenantcrm.observability.limits import enforce_rate_limits
 from tenantcrm.pii.store import cipher_source
 from tenantcrm.tenancy.maintenance import refuse_if_behind
 from tenantcrm.tenancy.registry import find_tenant_by_id
@@ -120,6 +121,8 @@ async def graphql_context(request: Request) -> AsyncGenerator[GraphQLContext | N
                 raise _unauthorized()
             if not tenant.active:  # told only to a valid token's holder
                 raise PermissionDeniedException(detail="this institution's account is suspended")
+            request.scope["principal"] = principal  # type: ignore[typeddict-unknown-key]
+            enforce_rate_limits(request, principal, api_token=parts[1])
             ring = request.app.state.key_ring
             context = GraphQLContext(
                 principal=principal,

@@ -121,6 +121,9 @@ def register(subcommands: Any, command_error: type[Exception]) -> None:
                 if args.drain:
                     await run_pending(db, ring)
                     return 0
+                from tenantcrm.observability.logs import configure_logging
+
+                configure_logging(settings)
                 stop = asyncio.Event()
                 loop = asyncio.get_running_loop()
                 for signum in (signal.SIGINT, signal.SIGTERM):

@@ -23,6 +23,7 @@ from pgqueuer.sm import SchedulerManager
 
 from tenantcrm.database import Database
 from tenantcrm.jobs.queue import CHANNEL, queries_for
+from tenantcrm.observability.metrics import JOB_RUNS
 from tenantcrm.pii.keys import KeyProvider
 from tenantcrm.tenancy.registry import find_tenant_by_id
 from tenantcrm.tenancy.tenant import ACTIVE, SUSPENDED, Tenant
@@ -103,14 +104,18 @@ async def run_job(context: JobContext, name: str, body: bytes | None) -> None:
     tenant = await find_tenant_by_id(context.db, str(message.get("tenant_id", "")))
     if tenant is None or tenant.status not in (ACTIVE, SUSPENDED):
         logger.warning("job %s dropped: its tenant is gone or not provisioned", name)
+        JOB_RUNS.labels(name, "dropped").inc()
         return
     if tenant.status == SUSPENDED:
+        JOB_RUNS.labels(name, "deferred").inc()
         raise RetryRequested(delay=SUSPENDED_RETRY, reason="tenant suspended")
     try:
         await handler(context, tenant, message.get("payload") or {})
     except Exception as exc:
         logger.warning("job %s for tenant %s failed: %s", name, tenant.id, type(exc).__name__)
+        JOB_RUNS.labels(name, "failed").inc()
         raise JobFailed(type(exc).__name__) from None
+    JOB_RUNS.labels(name, "succeeded").inc()
 
 
 def _dsn(db: Database) -> str:

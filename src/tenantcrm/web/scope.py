@@ -14,6 +14,7 @@ from tenantcrm.auth.permissions import Principal
 from tenantcrm.auth.service import principal_from_session, split_session_cookie
 from tenantcrm.customers.service import CipherSource
 from tenantcrm.database import Database
+from tenantcrm.observability.limits import enforce_rate_limits
 from tenantcrm.pii.store import cipher_source
 from tenantcrm.settings import Settings
 from tenantcrm.tenancy.maintenance import refuse_if_behind
@@ -76,6 +77,7 @@ async def provide_web_scope(request: Request, slug: str) -> AsyncGenerator[WebSc
         if principal is None:
             raise NotSignedIn(slug)
         request.scope["principal"] = principal  # type: ignore[typeddict-unknown-key]
+        enforce_rate_limits(request, principal)
         ring = request.app.state.key_ring
         yield WebScope(
             principal=principal,

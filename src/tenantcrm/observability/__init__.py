@@ -1,0 +1,1 @@
+"""Operating the app: structured logs, Prometheus metrics, readiness and request limits."""
