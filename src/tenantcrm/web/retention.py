@@ -8,15 +8,18 @@ from typing import Any
 from litestar import Controller, Request, Response, get, post
 from litestar.response import Redirect
 
+from tenantcrm.retention.access_service import FORMATS, AccessExportService
 from tenantcrm.retention.erasure_service import BASES, REQUESTERS, ErasureService
 from tenantcrm.retention.models import ErasureRequest, RetentionPolicy
 from tenantcrm.retention.service import ACTIONS, CATEGORIES, DELETE_ONLY, RetentionResult, RetentionService
 from tenantcrm.validation import InvalidInput, parse_uuid
+from tenantcrm.web.imports import attachment
 from tenantcrm.web.rendering import is_htmx, page
 from tenantcrm.web.scope import WebScope
 from tenantcrm.web.settings import SECTIONS
 
 PLAN_TARGET = "retention-plan"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ERASURE_FIELDS = ("customer_id", "basis", "requester", "action")
 
 
@@ -110,6 +113,27 @@ async def _render_erasure(
         staff=await service.staff_names(erasure),
         errors=errors,
         values=values or {},
+    )
+
+
+def _render_access(
+    request: Request,
+    scope: WebScope,
+    *,
+    status_code: int = 200,
+    values: dict[str, str] | None = None,
+    errors: InvalidInput | None = None,
+) -> Response:
+    return page(
+        request,
+        "retention/access.html",
+        status_code=status_code,
+        slug=scope.tenant.slug,
+        section="retention",
+        sections=_sections(scope),
+        values=values or {},
+        errors=errors,
+        formats=FORMATS,
     )
 
 
@@ -224,4 +248,34 @@ class RetentionPages(Controller):
             return await _render_erasure(request, web_scope, erasure, status_code=422, errors=invalid)
         return Redirect(
             f"/t/{web_scope.tenant.slug}/settings/retention/erasures/{erasure.id}", status_code=303
+        )
+
+    @get("/settings/retention/access", name="access_export")
+    async def access(self, request: Request, web_scope: WebScope, customer: str | None = None) -> Response:
+        AccessExportService(web_scope.session, web_scope.principal, web_scope.cipher).check_can_export()
+        prefill = {"customer_id": customer} if customer and parse_uuid(customer) else {}
+        return _render_access(request, web_scope, values=prefill)
+
+    @post("/settings/retention/access", name="access_export_download")
+    async def download(self, request: Request, web_scope: WebScope) -> Response:
+        """The file is the answer to this POST (no redirect, no URL holding it), never cached."""
+        form = await request.form()
+        values = {name: str(form.get(name) or "").strip() for name in ("customer_id", "purpose", "format")}
+        service = AccessExportService(web_scope.session, web_scope.principal, web_scope.cipher)
+        try:
+            export = await service.export(
+                values["customer_id"], purpose=values["purpose"], output=values["format"]
+            )
+        except InvalidInput as invalid:
+            return _render_access(request, web_scope, status_code=422, values=values, errors=invalid)
+        name = f"access-{str(export.customer_id)[:8]}.{values['format']}"
+        if values["format"] == "json":
+            content, media_type = export.to_json(), "application/json"
+        else:
+            content, media_type = export.to_xlsx(), XLSX
+        return Response(
+            content=content,
+            status_code=200,
+            media_type=media_type,
+            headers={"Content-Disposition": attachment(name), "Cache-Control": "no-store"},
         )
