@@ -907,6 +907,9 @@ QUERIES: dict[tuple[str, str], Form] = {
 PAGES: tuple[Page, ...] = (
     Page("GET",  "/",                                             (200, 200, 200, 200, 200, 200)),
     Page("GET",  "/healthz",                                      (200, 200, 200, 200, 200, 200)),
+    # Operators' endpoints: open in the test environment (production: a token, or not found).
+    Page("GET",  "/readyz",                                       (200, 200, 200, 200, 200, 200)),
+    Page("GET",  "/metrics",                                      (200, 200, 200, 200, 200, 200)),
     Page("GET",  "/lang/{code}",                                  (303, 303, 303, 303, 303, 303)),
     Page("GET",  "/t/{slug}",                                     (303, 303, 303, 303, 303, 303)),
     Page("GET",  "/t/{slug}/login",                               (200, 200, 200, 200, 200, 200)),
