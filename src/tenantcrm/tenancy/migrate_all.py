@@ -10,28 +10,14 @@ import asyncio
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from tenantcrm.settings import Settings
-from tenantcrm.tenancy.models import TenantRow
 from tenantcrm.tenancy.provisioning import MigrationOutcome, TenantLifecycle
-from tenantcrm.tenancy.registry import to_tenant
-from tenantcrm.tenancy.tenant import ACTIVE, SUSPENDED, Tenant
+from tenantcrm.tenancy.tenant import Tenant
 
 DEFAULT_CONCURRENCY = 4
 
 _worker_loop: asyncio.AbstractEventLoop | None = None
 _worker_lifecycle: TenantLifecycle | None = None
-
-
-async def migratable(lifecycle: TenantLifecycle) -> list[Tenant]:
-    """Provisioned tenants (active or suspended), by slug."""
-    async with AsyncSession(lifecycle.db.admin_engine) as session:
-        rows = await session.scalars(
-            select(TenantRow).where(TenantRow.status.in_([ACTIVE, SUSPENDED])).order_by(TenantRow.slug)
-        )
-        return [to_tenant(r) for r in rows]
 
 
 async def migrate_all(
@@ -40,7 +26,7 @@ async def migrate_all(
     """Every provisioned tenant brought to head, `concurrency` at a time; outcomes by slug."""
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
-    tenants = await migratable(lifecycle)
+    tenants = await lifecycle.migratable()
     if concurrency == 1 or len(tenants) <= 1:
         return [await lifecycle._migrate_one(t) for t in tenants]
     loop = asyncio.get_running_loop()

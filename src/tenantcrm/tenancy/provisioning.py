@@ -294,17 +294,16 @@ class TenantLifecycle:
 
     async def migrate(self, slug: str | None = None) -> list[MigrationOutcome]:
         """Bring one tenant, or every provisioned tenant, to head; failures stay isolated."""
-        if slug is not None:
-            tenants = [await self.get(slug)]
-        else:
-            async with AsyncSession(self.db.admin_engine) as session:
-                rows = await session.scalars(
-                    select(TenantRow)
-                    .where(TenantRow.status.in_([ACTIVE, SUSPENDED]))
-                    .order_by(TenantRow.slug)
-                )
-                tenants = [to_tenant(r) for r in rows]
+        tenants = [await self.get(slug)] if slug is not None else await self.migratable()
         return [await self._migrate_one(tenant) for tenant in tenants]
+
+    async def migratable(self) -> list[Tenant]:
+        """Provisioned tenants (active or suspended), by slug."""
+        async with AsyncSession(self.db.admin_engine) as session:
+            rows = await session.scalars(
+                select(TenantRow).where(TenantRow.status.in_([ACTIVE, SUSPENDED])).order_by(TenantRow.slug)
+            )
+            return [to_tenant(r) for r in rows]
 
     async def _migrate_one(self, tenant: Tenant) -> MigrationOutcome:
         target = migrations.head("tenant")
