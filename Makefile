@@ -57,3 +57,11 @@ BENCH_TENANTS ?= 200
 .PHONY: bench
 bench: install ## provision tenants in a scratch database and measure tenant scoping
 	$(BIN)/python bench/tenant_scope.py --tenants $(BENCH_TENANTS)
+
+# One tenant of BENCH_CUSTOMERS customers with their loans; three segment shapes through SegmentService
+# against the same filters written by hand in SQL. `make bench-segments BENCH_CUSTOMERS=20000` to try it.
+BENCH_CUSTOMERS ?= 1000000
+
+.PHONY: bench-segments
+bench-segments: install ## seed one tenant of BENCH_CUSTOMERS customers and time three segment shapes
+	$(BIN)/python bench/segments.py --customers $(BENCH_CUSTOMERS)

@@ -1,6 +1,6 @@
 """What a segment costs over 1,000,000 customers in one tenant: count and first page, against plain SQL.
 
-    .venv/bin/python bench/segments.py --customers 1000000 [--runs 30] [--explain]
+    .venv/bin/python bench/segments.py --customers 1000000 [--runs 10] [--explain]
 
 Builds ONE tenant in a scratch database with N customers (default 1,000,000) and their book,
 set-based (INSERT ... SELECT over generate_series, run as the tenant role in tenant_session):
@@ -24,8 +24,8 @@ set-based (INSERT ... SELECT over generate_series, run as the tenant role in ten
   cases for about a third of those more than 60 days overdue.
 
 Then measures three segment shapes through SegmentService (count, then the first page of 25) as
-the admin (record scope all) and as one officer (scope own), p50/p99 over --runs runs after a
-warm-up, against the same filter written by hand in SQL (the reference) in the same run, with
+the admin (record scope all) and as one officer (scope own), p50/p99 over --runs runs (default
+10) after --warmup runs, against the same filter written by hand in SQL (the reference) in the same run, with
 the runs of both interleaved. Each run is its own tenant transaction. The counts of service and
 reference must agree, or the run stops. Target (issue 8): ratio <= 1.3 and p50 < 300 ms.
 With --explain it prints the plans (EXPLAIN ANALYZE) of the statements the service runs, to
@@ -529,7 +529,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--customers", type=int, default=1_000_000, help="customers (default 1,000,000)")
     parser.add_argument(
-        "--runs", type=int, default=30, help="measured runs per shape and viewer (default 30)"
+        "--runs", type=int, default=10, help="measured runs per shape and viewer (default 10)"
     )
     parser.add_argument("--warmup", type=int, default=3, help="unmeasured runs first (default 3)")
     parser.add_argument("--explain", action="store_true", help="print the service's plans to stderr")

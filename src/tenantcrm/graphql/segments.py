@@ -254,7 +254,7 @@ class SegmentMutations:
         result = await write_or_refuse(
             info.context,
             lambda: service.save(input_values(input)),
-            not_found=SegmentNotFound,
+            not_found=(),  # a new segment names nothing that could be missing
             what="segment",
             id=strawberry.ID(""),
         )
