@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from alembic.script import ScriptDirectory
 from alembic.script.revision import RevisionError
@@ -193,7 +193,10 @@ async def backup(lifecycle: TenantLifecycle, slug: str, path: Path) -> BackupSum
             ).all()
             raw = await _asyncpg(conn)
             table_entries = []
-            with zipfile.ZipFile(draft, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+            with (
+                _private_file(draft) as handle,
+                zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive,
+            ):
                 for number, (table, columns) in enumerate(await _tables(conn, tenant.schema)):
                     member = f"tables/{number:04d}-{table}.copy"
                     digest = hashlib.sha256()
@@ -260,6 +263,11 @@ async def backup(lifecycle: TenantLifecycle, slug: str, path: Path) -> BackupSum
         rows=total_rows,
         bytes=_size_of(path),
     )
+
+
+def _private_file(path: Path) -> BinaryIO:
+    """Readable by the operator's account alone: names and notes in the file are clear text."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
 
 
 def _size_of(path: Path) -> int:

@@ -114,6 +114,7 @@ async def test_round_trip_restores_every_table_beside_the_original_with_pii_read
     file = tmp_path / "bak.zip"
     summary = await backup(lifecycle, fixture.slug, file)
     assert summary.schema_revision == migrations.head("tenant") and summary.rows > 0
+    assert file.stat().st_mode & 0o777 == 0o600 and list(tmp_path.iterdir()) == [file]  # no draft left
     with zipfile.ZipFile(file) as archive:
         raw = b"".join(archive.read(name) for name in archive.namelist())
     assert national_id.encode() not in raw and ADDRESS.encode() not in raw  # PII stays encrypted
