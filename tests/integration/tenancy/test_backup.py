@@ -184,6 +184,16 @@ async def test_backup_of_a_suspended_tenant_restores_suspended(lifecycle, db, se
     restored = await restore(lifecycle, file, f"susp-{secrets.token_hex(3)}")
     assert restored.status == "suspended"
     assert (await lifecycle.get(restored.slug)).status == "suspended"
+    await lifecycle.delete(restored.slug)  # a copy is an ordinary tenant: deleting it spares the original
+    assert (await lifecycle.get(fixture.slug)).status == "suspended"
+    async with db.admin_engine.connect() as conn:
+        assert (
+            await conn.scalar(
+                text("SELECT count(*) FROM pg_namespace WHERE nspname = :s"), {"s": restored.schema}
+            )
+            == 0
+        )
+        assert await conn.scalar(text(f'SELECT count(*) FROM "{fixture.tenant.schema}".users')) == 1
 
 
 async def _tenant_count(db) -> tuple[int, int, int]:
