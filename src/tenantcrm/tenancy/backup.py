@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import asyncpg
 from alembic.script import ScriptDirectory
 from alembic.script.revision import RevisionError
 from alembic.util import CommandError as AlembicCommandError
@@ -401,6 +402,8 @@ async def restore(lifecycle: TenantLifecycle, path: Path, as_slug: str | None = 
                 )
         except BackupError:
             raise
+        except (KeyError, TypeError, ValueError):
+            raise BackupError("the backup's manifest is incomplete or malformed") from None
         except PiiDecryptionError as exc:
             raise BackupError(f"the backup's PII does not decrypt with its keys: {exc}") from None
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError):
@@ -448,6 +451,9 @@ async def _load_table(raw: Any, archive: zipfile.ZipFile, schema: str, entry: di
         )
     except KeyError:
         raise BackupError(f"the backup lacks table {entry['name']!r}") from None
+    except asyncpg.PostgresError as exc:
+        # The server's message may quote a row's value: name the table and the error class only.
+        raise BackupError(f"table {entry['name']!r} does not load (SQLSTATE {exc.sqlstate})") from None
     rows = int(status.split()[-1])
     if digest.hexdigest() != entry["sha256"] or rows != entry["rows"]:
         raise BackupError(f"table {entry['name']!r} does not match the backup's manifest")

@@ -228,6 +228,14 @@ async def test_restore_refuses_truncated_corrupt_and_foreign_files_and_writes_no
             if "-customers." in info.filename:
                 content = content.replace("王五".encode(), "王九".encode())
             target.writestr(info, content)
+    # A row the server cannot read (the first id garbled): refused naming the table, not the value.
+    garbled = tmp_path / "garbled.zip"
+    with zipfile.ZipFile(good) as source, zipfile.ZipFile(garbled, "w") as target:
+        for info in source.infolist():
+            content = source.read(info)
+            if "-customers." in info.filename:
+                content = b"not-a-uuid" + content[36:]
+            target.writestr(info, content)
     # One byte flipped inside a compressed member: the archive's own checks catch it.
     flipped = tmp_path / "flipped.zip"
     with zipfile.ZipFile(good) as source:
@@ -239,9 +247,10 @@ async def test_restore_refuses_truncated_corrupt_and_foreign_files_and_writes_no
     flipped.write_bytes(bytes(raw))
 
     counts = await _tenant_count(db)
-    for bad in (truncated, garbage, tampered, flipped, tmp_path / "missing.zip"):
-        with pytest.raises(BackupError):
+    for bad in (truncated, garbage, tampered, garbled, flipped, tmp_path / "missing.zip"):
+        with pytest.raises(BackupError) as refused:
             await restore(lifecycle, bad, f"bad-{secrets.token_hex(3)}")
+        assert "not-a-uuid" not in str(refused.value) and "王" not in str(refused.value)
     with pytest.raises(BackupError, match="already exists"):
         await restore(lifecycle, good)  # its own slug: the original is still there
     assert await _tenant_count(db) == counts
