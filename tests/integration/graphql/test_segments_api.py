@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from tenantcrm.auth.admin_service import AccessAdminService
+from tenantcrm.auth.service import find_user_by_email
 from tenantcrm.customers.service import CustomerService
 from tenantcrm.loans.service import LoanService
 from tenantcrm.pii.keys import master_key_ring
@@ -404,3 +406,31 @@ async def test_someone_elses_segment_is_not_seen(client, book: Book, db):
     assert str(segment.id) not in str(listed)
     (result,) = (await ok(client, book.tokens["admin"], SEGMENT, {"id": str(segment.id)})).values()
     assert result["count"] == 3
+
+
+async def test_a_shared_segment_is_read_only_for_team_mates(client, book: Book, db):
+    admin = await principal_of(db, book.tenant, book.emails["admin"])
+    emails = [await add_user(db, book.tenant, "manager") for _ in range(2)]
+    async with tenant_session(db, book.tenant) as session:
+        service = AccessAdminService(session, admin)
+        team = await service.create_team(f"segments team {uuid.uuid4().hex[:6]}")
+        for email in emails:
+            user = await find_user_by_email(session, email)
+            await service.assign(user.id, role="manager", team_id=team.id)
+    owner, mate = [await api_token_for(db, book.tenant, email) for email in emails]
+    saved = (
+        await ok(client, owner, SAVE, {"input": {"name": "团队共享", "shared": True, "filter": tagged()}})
+    )["saveSegment"]
+    listed = (await ok(client, mate, "{ segments { id canEdit owner { id } } }"))["segments"]
+    assert {"id": saved["id"], "canEdit": False, "owner": {"id": saved["owner"]["id"]}} in listed
+    # The team-mate's record scope (team: none of the officers' customers) applies to the count.
+    assert (await ok(client, mate, SEGMENT, {"id": saved["id"]}))["segment"]["count"] == 0
+    before = await written(db, book.tenant)
+    for document, variables in (
+        (UPDATE, {"id": saved["id"], "input": {"name": "taken over"}}),
+        (DELETE, {"id": saved["id"]}),
+    ):
+        (result,) = (await ok(client, mate, document, variables)).values()
+        assert result == {"__typename": "PermissionError", "permission": "segments.manage"}
+    assert await written(db, book.tenant) == before
+    assert (await ok(client, owner, SEGMENT, {"id": saved["id"]}))["segment"]["name"] == "团队共享"
