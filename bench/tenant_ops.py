@@ -19,7 +19,7 @@ from time import perf_counter
 
 from alembic import command
 from common import RESULTS_PATH, Result, latency_result, scratch_database, write_results
-from sqlalchemy import Connection
+from sqlalchemy import Connection, event, text
 
 from tenantcrm.customers.service import CustomerService
 from tenantcrm.pii.keys import master_key_ring
@@ -60,6 +60,76 @@ async def timed_migrate_all(lifecycle: TenantLifecycle, tenants: list[Tenant], c
     return wall
 
 
+def _captured_upgrade(connection: Connection, schema: str) -> list[tuple[str, object]]:
+    """Alembic to head in `schema`, keeping every statement it sends with its parameters."""
+    statements: list[tuple[str, object]] = []
+
+    def keep(conn, cursor, statement, parameters, context, executemany) -> None:
+        statements.append((statement, parameters))
+
+    event.listen(connection, "before_cursor_execute", keep)
+    try:
+        migrations._upgrade(connection, "tenant", schema, "head")
+    finally:
+        event.remove(connection, "before_cursor_execute", keep)
+    return statements
+
+
+def _renamed(parameters: object, old: str, new: str) -> object:
+    """DBAPI parameters with the template schema's name (set_config's argument) replaced."""
+    if parameters is None:
+        return ()
+    return _renamed_value(parameters, old, new)
+
+
+def _renamed_value(value: object, old: str, new: str) -> object:
+    if isinstance(value, str):
+        return value.replace(old, new)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_renamed_value(v, old, new) for v in value)
+    return value
+
+
+async def provisioning_strategies(lifecycle: TenantLifecycle, count: int) -> tuple[list[float], list[float]]:
+    """Schema + DDL to head per new tenant: Alembic each time, or replaying the statements Alembic
+    sent once (search_path set, schema name substituted), each in one transaction."""
+    engine = lifecycle.db.admin_engine
+    template = f"t_{secrets.token_hex(8)}"
+    async with engine.begin() as conn:
+        await conn.execute(text(f'CREATE SCHEMA "{template}"'))
+        recorded = await conn.run_sync(_captured_upgrade, template)
+    alembic_seconds, replay_seconds = [], []
+    for _ in range(count):
+        schema = f"t_{secrets.token_hex(8)}"
+        start = perf_counter()
+        async with engine.begin() as conn:
+            await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+            await migrations.upgrade_tenant(conn, schema)
+        alembic_seconds.append(perf_counter() - start)
+
+        replayed = f"t_{secrets.token_hex(8)}"
+        start = perf_counter()
+        async with engine.begin() as conn:
+            await conn.execute(text(f'CREATE SCHEMA "{replayed}"'))
+            for statement, parameters in recorded:
+                await conn.exec_driver_sql(
+                    statement.replace(template, replayed), _renamed(parameters, template, replayed)
+                )
+        replay_seconds.append(perf_counter() - start)
+        async with engine.connect() as conn:
+            same = await conn.scalar(
+                text(
+                    "SELECT (SELECT count(*) FROM information_schema.columns WHERE table_schema = :a)"
+                    " = (SELECT count(*) FROM information_schema.columns WHERE table_schema = :b)"
+                ),
+                {"a": schema, "b": replayed},
+            )
+            assert same, "the replayed schema differs from Alembic's"
+            version = await migrations.tenant_version(conn, replayed)
+            assert version == migrations.head("tenant")
+    return alembic_seconds, replay_seconds
+
+
 async def seed_customers(lifecycle: TenantLifecycle, tenant: Tenant, admin_email: str, count: int) -> None:
     from tenantcrm.auth.service import find_user_by_email, principal_for_user
 
@@ -92,6 +162,9 @@ async def main(args: argparse.Namespace) -> list[Result]:
         parallel = await timed_migrate_all(lifecycle, tenants, args.concurrency)
         log(f"{parallel:.1f} s")
 
+        log(f"provisioning strategies, {args.strategy_tenants} schemas each")
+        alembic_seconds, replay_seconds = await provisioning_strategies(lifecycle, args.strategy_tenants)
+
         source = tenants[0]
         log(f"seeding {args.customers} customers for backup and restore")
         await seed_customers(lifecycle, source, f"admin@{source.slug}.example", args.customers)
@@ -105,7 +178,24 @@ async def main(args: argparse.Namespace) -> list[Result]:
             restore_seconds = perf_counter() - start
         assert restored.rows == written.rows
 
+    alembic_p50 = sorted(alembic_seconds)[len(alembic_seconds) // 2]
     results = [
+        latency_result(
+            f"provision.ddl_alembic@{n}",
+            alembic_seconds,
+            len(alembic_seconds) / sum(alembic_seconds),
+            notes="CREATE SCHEMA + Alembic to head in one transaction per new schema, with"
+            f" {n} tenants present; throughput in schemas/s",
+        ),
+        latency_result(
+            f"provision.ddl_replay@{n}",
+            replay_seconds,
+            len(replay_seconds) / sum(replay_seconds),
+            reference=round(alembic_p50 * 1000, 3),
+            ratio=round(sorted(replay_seconds)[len(replay_seconds) // 2] / alembic_p50, 3),
+            notes="CREATE SCHEMA + replaying the statements Alembic sent once (schema name substituted),"
+            " one transaction; reference = Alembic p50 (ms), ratio = replay p50 / Alembic p50",
+        ),
         latency_result(
             f"migrate.all_behind.serial@{n}",
             [serial / n],
@@ -147,6 +237,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--tenants", type=int, default=100, help="tenants to provision (default 100)")
     parser.add_argument("--concurrency", type=int, default=4, help="worker processes (default 4)")
     parser.add_argument("--customers", type=int, default=1000, help="customers in the backed-up tenant")
+    parser.add_argument("--strategy-tenants", type=int, default=30, help="schemas per provisioning strategy")
     parser.add_argument("--results", type=Path, default=RESULTS_PATH, help="JSON file to merge into")
     return parser.parse_args()
 
