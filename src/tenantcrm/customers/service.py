@@ -133,6 +133,11 @@ def _pii_fingerprints(customer: Customer, fields: Mapping[str, Any]) -> dict[str
     }
 
 
+# The audit chain is append-only, so what it holds outlives retention and erasure: it records that
+# identifying fields changed, never their values (PII, and the name and birth date beside them).
+AUDIT_REDACTED = (*PII_FIELDS, "name", "birth_date")
+
+
 def in_customer_scope(statement: Select[Any], principal: Principal) -> Select[Any]:
     """The principal's record scope over a statement that reads `Customer`: its own customers,
     its team's, or all of the tenant's. Every read and write of customers and of what hangs off
@@ -291,7 +296,7 @@ class CustomerService:
             action=audit.CREATE,
             entity_type="customer",
             entity_id=str(customer.id),
-            changes=audit.diff({}, {**values, **pii}, redact=PII_FIELDS),
+            changes=audit.diff({}, {**values, **pii}, redact=AUDIT_REDACTED),
         )
         return await self.get_customer(customer.id)
 
@@ -312,7 +317,7 @@ class CustomerService:
             await self._store_pii(customer, pii)
             customer.updated_at = datetime.now(UTC)
         after = values | _pii_fingerprints(customer, pii)
-        if changes := audit.diff(before, after, redact=PII_FIELDS):
+        if changes := audit.diff(before, after, redact=AUDIT_REDACTED):
             await audit.record(
                 self.session,
                 actor=self.principal,

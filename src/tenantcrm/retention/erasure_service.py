@@ -155,7 +155,7 @@ class ErasureService:
         if not ids:
             return {}
         rows = await self.session.execute(select(User.id, User.email).where(User.id.in_(ids)))
-        return dict(rows.tuples().all())
+        return {key: value for key, value in rows.all()}
 
     async def review(self, request_id: object, data: Mapping[str, Any]) -> ErasureRequest:
         """`decision` approve or reject (a rejection needs a note); never by the requester."""

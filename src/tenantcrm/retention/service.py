@@ -28,8 +28,8 @@ region and codes stay, so portfolio statistics do not move.
 Audit events are not a category. The chain is append-only (a trigger and the tenant role's
 privileges refuse UPDATE and DELETE) and every hash covers its event's details, so neither
 deleting old events nor rewriting their details is possible without anchoring `audit verify` on a
-checkpoint, which does not exist yet. A customer's name recorded in its `create` event therefore
-outlives anonymisation (see docs/architecture.md, Retention).
+checkpoint, which does not exist yet. Customer events therefore record that identifying fields
+changed, never their values (customers.service.AUDIT_REDACTED), so anonymisation leaves none behind.
 
 A run is one transaction per tenant: a tenant's run either happens entirely, with its retention
 run row and audit event, or not at all, and a failure leaves nothing half-anonymised. Runs of a

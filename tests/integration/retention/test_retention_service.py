@@ -58,9 +58,9 @@ async def _scan(db, tenant, texts: list[str], blobs: list[bytes]) -> list[tuple[
                 )
             )
         ).all()
-        # Append-only and hash-chained: a customer's create event keeps the name it was given
-        # (a documented gap, see the service docstring); every other table is scanned.
-        scanned = [c for c in columns if c.table_name != "audit_events"]
+        # The audit chain too: it records that identifying fields changed, never their values.
+        scanned = list(columns)
+        assert "audit_events" in {c.table_name for c in scanned}
         assert len({c.table_name for c in scanned}) > 20
         found: list[tuple[str, ...]] = []
         for table, column, data_type in scanned:
