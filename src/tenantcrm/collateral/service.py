@@ -33,6 +33,11 @@ def ratio(numerator: Decimal, denominator: Decimal) -> Decimal | None:
     return (numerator / denominator).quantize(RATIO)
 
 
+# Where a pledged home is describes where its owner lives: the append-only chain keeps only that it
+# changed (retention and erasure clear these columns, and cannot reach the chain).
+AUDIT_REDACTED = ("description", "location")
+
+
 class CollateralService:
     """Collateral hangs off a customer: whoever may see the customer may see it; writing it is
     credit work (loans.write)."""
@@ -104,7 +109,9 @@ class CollateralService:
             action=audit.CREATE,
             entity_type="collateral",
             entity_id=str(collateral.id),
-            changes=audit.diff({}, {"customer_id": customer.id, "appraiser": appraiser, **values}),
+            changes=audit.diff(
+                {}, {"customer_id": customer.id, "appraiser": appraiser, **values}, redact=AUDIT_REDACTED
+            ),
         )
         return collateral
 
@@ -119,7 +126,7 @@ class CollateralService:
         before = {name: getattr(collateral, name) for name in values}
         for name, value in values.items():
             setattr(collateral, name, value)
-        if changes := audit.diff(before, values):
+        if changes := audit.diff(before, values, redact=AUDIT_REDACTED):
             collateral.updated_at = datetime.now(UTC)
             await audit.record(
                 self.session,

@@ -223,7 +223,8 @@ class RiskCaseService:
         case.status, case.outcome, case.lessons, case.owner_id = status, outcome, lessons, owner
         case.closed_at = (case.closed_at or datetime.now(UTC)) if status in CLOSED else None
         after = {"status": status, "owner_id": owner, "outcome": outcome, "lessons": lessons}
-        if changes := audit.diff(before, after):
+        # Free text may name people; the append-only chain keeps only that it changed.
+        if changes := audit.diff(before, after, redact=("outcome", "lessons")):
             case.updated_at = datetime.now(UTC)
             await self.session.flush()
             await audit.record(
