@@ -276,7 +276,11 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--all", action="store_true")
     migrate.add_argument("--json", action="store_true")
     migrate.add_argument(
-        "--concurrency", type=int, default=4, metavar="N", help="tenants migrated at once with --all (4)"
+        "--concurrency",
+        type=int,
+        default=1,
+        metavar="N",
+        help="tenants migrated at once with --all (1; more pays only where the database has its own cores)",
     )
     migrate.set_defaults(run=tenants_migrate)
     backup = tenant_commands.add_parser("backup", help="write a tenant's data, wrapped keys and registry row")

@@ -15,7 +15,7 @@ from tenantcrm.tenancy import migrations
 from tenantcrm.tenancy.provisioning import MigrationOutcome, TenantLifecycle
 from tenantcrm.tenancy.tenant import Tenant
 
-DEFAULT_CONCURRENCY = 4
+DEFAULT_CONCURRENCY = 1  # measured: on 2 cores shared with the database, workers only add overhead
 
 _worker_loop: asyncio.AbstractEventLoop | None = None
 _worker_lifecycle: TenantLifecycle | None = None
