@@ -34,6 +34,7 @@ from tenantcrm.web.complaints import ComplaintPages
 from tenantcrm.web.contacts import ContactPages
 from tenantcrm.web.customers import CustomerPages
 from tenantcrm.web.dashboard import DashboardPages
+from tenantcrm.web.developers import DeveloperPages
 from tenantcrm.web.errors import EXCEPTION_HANDLERS
 from tenantcrm.web.exports import ExportPages
 from tenantcrm.web.imports import ImportPages
@@ -118,6 +119,7 @@ def create_app(settings: Settings, admin_url: str, *, database: Database | None 
             SignInController,
             CustomerPages,
             DashboardPages,
+            DeveloperPages,
             CollateralPages,
             ContactPages,
             ComplaintPages,

@@ -919,6 +919,8 @@ PAGES: tuple[Page, ...] = (
     Page("GET",  "/t/{slug}/loans/calculator",                    (200, 200, 200, 200, 200, 200)),
     Page("GET",  "/t/{slug}/dashboard",                           (200, 200, 200, 200, 200, 200)),
     Page("GET",  "/t/{slug}/dashboard.json",                      (200, 200, 200, 200, 200, 200)),
+    Page("GET",  "/t/{slug}/developers",                          (200, 200, 200, 200, 200, 200)),
+    Page("GET",  "/t/{slug}/developers/schema.graphql",           (200, 200, 200, 200, 200, 200)),
     Page("POST", "/t/{slug}/customers",                           (303, 303, 303, 303, 303, 303)),
     Page("GET",  "/t/{slug}/customers/new",                       (200, 200, 200, 403, 403, 403)),
     Page("POST", "/t/{slug}/customers/new",                       (303, 303, 303, 403, 403, 403)),
