@@ -28,7 +28,7 @@ from tenantcrm.observability.requests import RequestObserver, log_unhandled
 from tenantcrm.pii.keys import master_key_ring
 from tenantcrm.settings import Settings
 from tenantcrm.tenancy.provisioning import bootstrap
-from tenantcrm.web.auth import SignInController, set_language
+from tenantcrm.web.auth import LanguagePages, SignInController, set_language
 from tenantcrm.web.collateral import CollateralPages
 from tenantcrm.web.complaints import ComplaintPages
 from tenantcrm.web.contacts import ContactPages
@@ -117,6 +117,7 @@ def create_app(settings: Settings, admin_url: str, *, database: Database | None 
             index,
             set_language,
             SignInController,
+            LanguagePages,
             CustomerPages,
             DashboardPages,
             DeveloperPages,

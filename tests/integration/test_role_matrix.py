@@ -765,6 +765,19 @@ def _warning_rules(w: World, role: str, target: str | None) -> dict[str, Any]:
     }
 
 
+def _general(w: World, role: str, target: str | None) -> dict[str, Any]:
+    return {
+        "contact_interval_days": "30",
+        "key_contact_interval_days": "14",
+        "complaint_response_hours": "48",
+        "default_locale": "zh_CN",
+    }
+
+
+def _language(w: World, role: str, target: str | None) -> dict[str, Any]:
+    return {"code": "zh_CN", "next": "/"}
+
+
 def _rules(w: World, role: str, target: str | None) -> dict[str, Any]:
     return {
         "classification": [rule.classification for rule in DEFAULT_RULES],
@@ -882,6 +895,8 @@ FORMS: dict[tuple[str, str], Form] = {
     ("POST", "/t/{slug}/loans/{loan_id}/classify"): _classify_loan,
     ("POST", "/t/{slug}/loans/{loan_id}/flags"): _flags,
     ("POST", "/t/{slug}/settings/classification"): _rules,
+    ("POST", "/t/{slug}/settings/general"): _general,
+    ("POST", "/t/{slug}/language"): _language,
     ("POST", "/t/{slug}/risk/cases"): _new_risk_case,
     ("POST", "/t/{slug}/risk/cases/{case_id}"): _work_risk_case,
     ("POST", "/t/{slug}/risk/cases/{case_id}/measures"): _new_risk_measure,
@@ -965,6 +980,9 @@ PAGES: tuple[Page, ...] = (
     Page("POST", "/t/{slug}/imports/{job_id}/cancel",             (404, 404, 404, 403, 403, 403)),
     Page("GET",  "/t/{slug}/customers/export.xlsx",               (200, 200, 403, 403, 403, 403)),
     Page("GET",  "/t/{slug}/loans/export.xlsx",                   (200, 200, 403, 403, 403, 403)),
+    Page("GET",  "/t/{slug}/settings/general",                    (200, 403, 403, 403, 403, 403)),
+    Page("POST", "/t/{slug}/settings/general",                    (303, 403, 403, 403, 403, 403)),
+    Page("POST", "/t/{slug}/language",                            (303, 303, 303, 303, 303, 303)),
     Page("GET",  "/t/{slug}/settings/classification",             (200, 403, 403, 200, 403, 403)),
     Page("POST", "/t/{slug}/settings/classification",             (303, 403, 403, 303, 403, 403)),
     # Retention needs admin.retention. Nothing here changes the shared tenant: the policies post

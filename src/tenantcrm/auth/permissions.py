@@ -67,6 +67,9 @@ class Principal:
     record_scope: str = "own"
     team_id: uuid.UUID | None = None
     locale: str | None = None
+    """The user's own language choice, if any."""
+    default_locale: str | None = None
+    """The tenant's default language, for users who have not chosen."""
 
     def can(self, permission: str) -> bool:
         return permission in self.permissions

@@ -18,6 +18,7 @@ from tenantcrm.auth.models import ApiToken, Role, RolePermission, User, WebSessi
 from tenantcrm.auth.passwords import MAX_PASSWORD_LENGTH, hash_password, verify_password
 from tenantcrm.auth.permissions import Principal
 from tenantcrm.database import Database
+from tenantcrm.preferences.models import TenantPreferences
 from tenantcrm.tenancy.session import tenant_session
 from tenantcrm.tenancy.tenant import TENANT_ID_PATTERN, Tenant
 from tenantcrm.validation import parse_uuid
@@ -50,12 +51,14 @@ class UnknownRole(Exception):
 
 
 def _with_role(statement: Select[Any]) -> Select[Any]:
-    """Add the user's role, its record scope and its permissions (one row per user)."""
+    """Add the user's role, its record scope, its permissions and the tenant's default language
+    (one row per user)."""
     return (
         statement.add_columns(
             Role.name,
             Role.record_scope,
             func.array_remove(func.array_agg(RolePermission.permission), None),
+            select(TenantPreferences.default_locale).where(TenantPreferences.id == 1).scalar_subquery(),
         )
         .join(Role, Role.id == User.role_id)
         .outerjoin(RolePermission, RolePermission.role_id == Role.id)
@@ -70,6 +73,7 @@ def _principal(
     role: str,
     scope: str,
     permissions: list[str],
+    default_locale: str | None,
     limit_to: list[str] | None = None,
 ) -> Principal:
     granted = frozenset(permissions)
@@ -85,13 +89,14 @@ def _principal(
         record_scope=scope,
         team_id=user.team_id,
         locale=user.locale,
+        default_locale=default_locale,
     )
 
 
 async def principal_for_user(session: AsyncSession, tenant: Tenant, user_id: uuid.UUID) -> Principal | None:
     """The principal of an active user, as a sign-in would make it."""
     row = (await session.execute(_with_role(select(User).where(User.id == user_id)))).first()
-    return _principal(tenant, row[0], row[1], row[2], row[3]) if row else None
+    return _principal(tenant, *row) if row else None
 
 
 # --- cookies and tokens carry the tenant id so the principal names its own tenant ---
@@ -223,12 +228,12 @@ async def principal_from_session(session: AsyncSession, tenant: Tenant, secret: 
     row = (await session.execute(statement)).first()
     if row is None:
         return None
-    user, web_session, role, scope, permissions = row
+    user, web_session, role, scope, permissions, default_locale = row
     if now - web_session.last_seen_at > SESSION_TOUCH_EVERY:
         web_session.last_seen_at = now
         # Idle expiry slides forward, but never past the absolute limit from sign-in.
         web_session.expires_at = min(now + SESSION_IDLE, web_session.created_at + SESSION_MAX_AGE)
-    return _principal(tenant, user, role, scope, permissions)
+    return _principal(tenant, user, role, scope, permissions, default_locale)
 
 
 async def sign_out(session: AsyncSession, principal: Principal, secret: str) -> None:
@@ -293,10 +298,10 @@ async def principal_from_api_token(session: AsyncSession, tenant: Tenant, secret
     row = (await session.execute(statement)).first()
     if row is None:
         return None
-    user, token, role, scope, permissions = row
+    user, token, role, scope, permissions, default_locale = row
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
         token.last_used_at = now
-    return _principal(tenant, user, role, scope, permissions, limit_to=token.permissions)
+    return _principal(tenant, user, role, scope, permissions, default_locale, limit_to=token.permissions)
 
 
 async def active_user_id(session: AsyncSession, raw: object) -> uuid.UUID | None:
@@ -314,3 +319,8 @@ async def active_users(session: AsyncSession) -> list[tuple[uuid.UUID, str]]:
         select(User.id, User.display_name).where(User.status == "active").order_by(User.display_name, User.id)
     )
     return [(user_id, name) for user_id, name in rows.all()]
+
+
+async def set_user_locale(session: AsyncSession, principal: Principal, locale: str) -> None:
+    """The signed-in user's own language, over the tenant's default (LOCALES are checked by the caller)."""
+    await session.execute(update(User).where(User.id == principal.user_id).values(locale=locale))

@@ -6,7 +6,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.response import Redirect
 
-from tenantcrm.auth.service import SignInFailed, SignInThrottled, sign_in, sign_out
+from tenantcrm.auth.service import SignInFailed, SignInThrottled, set_user_locale, sign_in, sign_out
 from tenantcrm.database import Database
 from tenantcrm.settings import Settings
 from tenantcrm.tenancy.maintenance import refuse_if_behind
@@ -110,6 +110,25 @@ class SignInController(Controller):
         await sign_out(web_scope.session, web_scope.principal, raw.partition(".")[2])
         response = Redirect(f"/t/{slug}/login", status_code=303)
         response.delete_cookie(cookie_name, path="/")
+        return response
+
+
+class LanguagePages(Controller):
+    path = "/t/{slug:str}"
+
+    @post("/language", name="user_language")
+    async def choose(self, request: Request, web_scope: WebScope, slug: str) -> Response:
+        """A signed-in user's own language, kept with the user (every browser) and in this browser."""
+        form = await request.form()
+        code = str(form.get("code") or "")
+        target = _safe_next(slug, str(form.get("next") or ""))
+        if code not in LOCALES:
+            return Redirect(target, status_code=303)  # a tampered form: change nothing
+        await set_user_locale(web_scope.session, web_scope.principal, code)
+        response = Redirect(target, status_code=303)
+        response.set_cookie(
+            LANG_COOKIE, code, path="/", httponly=True, samesite="lax", max_age=365 * 24 * 3600
+        )
         return response
 
 

@@ -29,7 +29,11 @@ def translations(locale_dir: Path, locale: str) -> NullTranslations:
     return Translations(buffer)
 
 
-def negotiate(explicit: str | None, cookie: str | None, accept_language: str | None) -> str:
+def negotiate(
+    explicit: str | None, cookie: str | None, accept_language: str | None, default: str | None = None
+) -> str:
+    """The user's own choice, then this browser's, then the languages the browser asks for, then
+    the tenant's default."""
     for candidate in (explicit, cookie):
         if candidate in LOCALES:
             return candidate
@@ -39,7 +43,7 @@ def negotiate(explicit: str | None, cookie: str | None, accept_language: str | N
             return "zh_CN"
         if tag.startswith("en"):
             return "en"
-    return DEFAULT_LOCALE
+    return default if default in LOCALES else DEFAULT_LOCALE
 
 
 def money(value: object, locale: str) -> str:

@@ -22,7 +22,10 @@ PAGE_CSP = (
 def request_locale(request: Request) -> str:
     principal = request.scope.get("principal")  # type: ignore[call-overload]
     explicit = principal.locale if principal is not None else None
-    return negotiate(explicit, request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
+    default = principal.default_locale if principal is not None else None
+    return negotiate(
+        explicit, request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"), default
+    )
 
 
 def gettext_for(request: Request):

@@ -41,6 +41,7 @@ from tenantcrm.loans.inputs import FLAGS
 from tenantcrm.loans.ledger import CLASSES
 from tenantcrm.loans.service import LoanService
 from tenantcrm.messages import N_
+from tenantcrm.preferences.service import LIMITS, PreferencesService
 from tenantcrm.validation import FieldError, InvalidInput, parse_uuid
 from tenantcrm.web.rendering import is_htmx, page
 from tenantcrm.web.scope import WebScope
@@ -93,6 +94,7 @@ SCOPE_LABELS = {"own": N_("Own records"), "team": N_("Team's records"), "all": N
 # Which page GET /settings opens: the first one the principal may use.
 SECTIONS = (
     (ADMIN_USERS, "users"),
+    (ADMIN_USERS, "general"),
     (ADMIN_ROLES, "roles"),
     (TOKENS, "tokens"),
     (AUDIT_READ, "audit"),
@@ -104,6 +106,7 @@ RULE_FIELDS = ("classification", "min_days_past_due", "flag")
 BLANK_RULE_ROWS = 3
 INVITE_FIELDS = ("email", "display_name", "role", "team")
 DEFAULT_INVITE_ROLE = "loan_officer"
+GENERAL_FIELDS = (*LIMITS, "default_locale")
 
 
 def _render(
@@ -610,6 +613,36 @@ class SettingsPages(Controller):
             classes=[c for c in CLASSES if c != "normal"],
             flags=FLAGS,
         )
+
+    # --- the institution's own settings (admin.users): contact intervals, complaint target, language ---
+
+    @get("/general", name="settings_general")
+    async def general(self, request: Request, web_scope: WebScope, saved: str | None = None) -> Response:
+        web_scope.principal.require(ADMIN_USERS)
+        preferences = await PreferencesService(web_scope.session, web_scope.principal).get()
+        values = {name: str(getattr(preferences, name)) for name in GENERAL_FIELDS}
+        return _render(
+            request, web_scope, "settings/general.html", "general", values=values, saved=bool(saved)
+        )
+
+    @post("/general", name="settings_save_general")
+    async def save_general(self, request: Request, web_scope: WebScope) -> Response:
+        form = await request.form()
+        values = {name: str(form.get(name) or "") for name in GENERAL_FIELDS}
+        try:
+            await PreferencesService(web_scope.session, web_scope.principal).update(values)
+        except InvalidInput as invalid:
+            return _render(
+                request,
+                web_scope,
+                "settings/general.html",
+                "general",
+                status_code=422,
+                values=values,
+                errors=invalid,
+                saved=False,
+            )
+        return Redirect(f"/t/{web_scope.tenant.slug}/settings/general?saved=1", status_code=303)
 
     @get("/classification", name="settings_classification")
     async def rules_page(self, request: Request, web_scope: WebScope, saved: str | None = None) -> Response:
