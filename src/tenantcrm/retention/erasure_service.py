@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import ColumnElement, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantcrm.audit import service as audit
@@ -68,6 +68,13 @@ def _choice(data: Mapping[str, Any], name: str, allowed: tuple[str, ...], errors
     if value not in allowed:
         errors.append(FieldError(name, "invalid_choice", CHOOSE))
     return value
+
+
+def _visible(principal: Principal) -> ColumnElement[bool]:
+    """A request is seen by whoever may see its customer; once the customer is deleted, its
+    certificate (counts, no personal data) by anyone with admin.retention."""
+    gone = ~exists().where(Customer.id == ErasureRequest.customer_id)
+    return or_(gone, ErasureRequest.customer_id.in_(in_customer_scope(select(Customer.id), principal)))
 
 
 class ErasureService:
@@ -128,9 +135,11 @@ class ErasureService:
     async def get(self, request_id: object, *, for_update: bool = False) -> ErasureRequest:
         self.principal.require(ADMIN_RETENTION)
         parsed = parse_uuid(request_id)
-        statement = select(ErasureRequest).where(ErasureRequest.id == parsed)
+        statement = select(ErasureRequest).where(ErasureRequest.id == parsed, _visible(self.principal))
         found = (
-            await self.session.scalar(statement.with_for_update() if for_update else statement)
+            await self.session.scalar(
+                statement.with_for_update(of=ErasureRequest) if for_update else statement
+            )
             if parsed
             else None
         )
@@ -143,6 +152,7 @@ class ErasureService:
         return list(
             await self.session.scalars(
                 select(ErasureRequest)
+                .where(_visible(self.principal))
                 .order_by(ErasureRequest.requested_at.desc(), ErasureRequest.id)
                 .limit(limit)
             )
@@ -197,7 +207,9 @@ class ErasureService:
         if erasure.status != "approved":
             raise _refuse("request", "invalid_state", N_("Only an approved request can be executed."))
         customer = await self.session.scalar(
-            select(Customer).where(Customer.id == erasure.customer_id).with_for_update()
+            in_customer_scope(
+                select(Customer).where(Customer.id == erasure.customer_id), self.principal
+            ).with_for_update()
         )
         if customer is None:
             raise _refuse("request", "gone", N_("The customer no longer exists."))

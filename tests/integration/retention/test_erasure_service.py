@@ -153,3 +153,31 @@ async def test_every_step_needs_admin_retention(db, settings, office):
     ):
         with pytest.raises(PermissionDenied):
             await _step(db, tenant, manager, name, *args)
+
+
+async def test_a_request_is_seen_and_worked_only_within_record_scope(db, settings, office):
+    """admin.retention with an `own` record scope: someone else's customer's request is not found."""
+    from dataclasses import replace
+
+    tenant, admin, second = office
+    seeded = await seed_customer(db, settings, tenant, admin, status="settled", loan="settled", aged=False)
+    requested = await _step(db, tenant, admin, "request", seeded.id, REQUEST)
+    narrow = replace(second, record_scope="own")
+    for name, args in (
+        ("get", (requested.id,)),
+        ("review", (requested.id, {"decision": "approve"})),
+        ("execute", (requested.id,)),
+    ):
+        with pytest.raises(ErasureNotFound):
+            await _step(db, tenant, narrow, name, *args)
+    assert await _step(db, tenant, narrow, "recent") == []
+    approved = await _step(db, tenant, second, "review", requested.id, {"decision": "approve"})
+    assert approved.status == "approved"
+    with pytest.raises(ErasureNotFound):
+        await _step(db, tenant, narrow, "execute", requested.id)
+    async with tenant_session(db, tenant) as session:
+        assert await session.scalar(select(func.count()).where(Customer.id == seeded.id)) == 1
+    done = await _step(db, tenant, admin, "execute", requested.id)
+    assert done.status == "executed"
+    certificate = await _step(db, tenant, narrow, "get", requested.id)  # the customer is gone: counts only
+    assert certificate.certificate["records"]["loans"] == 1
