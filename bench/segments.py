@@ -20,6 +20,8 @@ set-based (INSERT ... SELECT over generate_series, run as the tenant role in ten
   real one: instalment 1 (what has been repaid so far, paid on its due date, with its repayment
   and allocation), the overdue instalment if any (unpaid), and the next one (unpaid, due within a
   month);
+- the stored per-customer loan figures (customer_loan_summary, ADR 0010) rebuilt by
+  `rebuild_summaries` as the daily job does, timed;
 - live early-warning flags (days past due) for customers more than 30 days overdue, and open risk
   cases for about a third of those more than 60 days overdue.
 
@@ -50,6 +52,7 @@ from sqlalchemy import event, text
 
 from tenantcrm.auth.service import principal_for_user
 from tenantcrm.database import Database
+from tenantcrm.loans.summary_service import rebuild_summaries
 from tenantcrm.tenancy.provisioning import TenantLifecycle
 from tenantcrm.tenancy.session import tenant_session
 from tenantcrm.tenancy.tenant import Tenant
@@ -337,6 +340,7 @@ async def vacuum_analyze(db: Database, tenant: Tenant) -> float:
             "repayment_allocations",
             "warnings",
             "risk_cases",
+            "customer_loan_summary",
         ):
             await conn.execute(text(f'VACUUM ANALYZE "{tenant.schema}".{table}'))
     return perf_counter() - start
@@ -357,6 +361,7 @@ async def table_sizes(db: Database, tenant: Tenant) -> dict[str, int]:
                 "   WHERE paid_on IS NULL AND due_date < current_date"
                 " UNION ALL SELECT 'warnings', count(*) FROM warnings"
                 " UNION ALL SELECT 'open risk cases', count(*) FROM risk_cases"
+                " UNION ALL SELECT 'loan summaries', count(*) FROM customer_loan_summary"
             )
         )
         return {name: int(count) for name, count in rows}
@@ -464,6 +469,12 @@ async def main(args: argparse.Namespace) -> list[Result]:
         log(f"seeding {n} customers in {scratch.settings.database_url}")
         start = perf_counter()
         await seed(db, tenant, n)
+        # The seed writes loans without LoanService: the daily rebuild fills the stored figures
+        # (ADR 0010), and its time is what that job costs at this size.
+        rebuild_start = perf_counter()
+        stale = await rebuild_summaries(db, tenant)
+        rebuild_seconds = perf_counter() - rebuild_start
+        log(f"rebuilt the stored loan figures in {rebuild_seconds:.1f} s ({stale} rows)")
         vacuum = await vacuum_analyze(db, tenant)
         seed_seconds = perf_counter() - start
         sizes = await table_sizes(db, tenant)
@@ -511,7 +522,8 @@ async def main(args: argparse.Namespace) -> list[Result]:
                     f"(record scope {principal.record_scope}), one tenant transaction per run; {count} "
                     f"customers match; {args.runs} runs after {args.warmup} warm-up, interleaved with "
                     f"the reference; reference = its p50 (ms), ratio = p50 / reference p50; throughput "
-                    f"in segments/s; tenant of {sizes}, seeded in {seed_seconds:.0f} s",
+                    f"in segments/s; tenant of {sizes}, seeded in {seed_seconds:.0f} s (of which "
+                    f"{rebuild_seconds:.0f} s rebuilding the stored loan figures, ADR 0010)",
                 )
                 measured.ratio = round(measured.p50_ms / reference.p50_ms, 3)
                 measured.met = measured.ratio <= TARGET_RATIO and measured.p50_ms < TARGET_P50_MS

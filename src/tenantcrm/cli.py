@@ -187,6 +187,20 @@ def users_create(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_with_lifecycle(settings, work))
 
 
+def segments_refresh(settings: Settings, args: argparse.Namespace) -> int:
+    from tenantcrm.loans.summary_service import rebuild_summaries
+
+    async def work(lifecycle: Any) -> int:
+        tenant = await lifecycle.get(args.slug)
+        if tenant.status not in ("active", "suspended"):
+            raise CommandError(f"tenant {args.slug!r} is {tenant.status}")
+        stale = await rebuild_summaries(lifecycle.db, tenant)
+        print(f"{tenant.slug}: stored loan figures rebuilt, {stale} rows were stale")
+        return 0
+
+    return asyncio.run(_with_lifecycle(settings, work))
+
+
 def serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -310,6 +324,14 @@ def build_parser() -> argparse.ArgumentParser:
     user_create.add_argument("--role", required=True, help="built-in or custom role name")
     user_create.add_argument("--password")
     user_create.set_defaults(run=users_create)
+
+    segments = commands.add_parser("segments", help="segments")
+    segment_commands = segments.add_subparsers(dest="segments_command", required=True)
+    refresh = segment_commands.add_parser(
+        "refresh", help="rebuild a tenant's stored per-customer loan figures (ADR 0010)"
+    )
+    refresh.add_argument("slug")
+    refresh.set_defaults(run=segments_refresh)
 
     for name, run in (("serve", serve), ("demo", demo)):
         sub = commands.add_parser(name, help=f"{name} the web app")

@@ -59,6 +59,7 @@ from tenantcrm.imports.rows import RowOutcome, notes_text, read_row
 from tenantcrm.loans import ledger as book
 from tenantcrm.loans.models import InstallmentRow, Loan, loan_collateral
 from tenantcrm.loans.schedule import build_schedule
+from tenantcrm.loans.service import refresh_summaries
 from tenantcrm.messages import N_
 from tenantcrm.pii.cipher import TenantCipher, version_of
 from tenantcrm.tenancy.session import tenant_session
@@ -604,6 +605,8 @@ class ImportService:
                 cipher = await self._cipher(max(versions))
             batch = await asyncio.to_thread(_Batch.build, rows, job, cipher, owner, team)
             await batch.insert(self.session, job.id)
+            # The import writes loans without LoanService: their customers' stored figures here.
+            await refresh_summaries(self.session, {loan["customer_id"] for loan in batch.loans})
             counts["customers"] += len(batch.customers)
             counts["collateral"] += len(batch.collateral)
             counts["loans"] += len(batch.loans)

@@ -130,3 +130,19 @@ class ClassificationRuleRow(TenantBase):
     classification: Mapped[str] = mapped_column(Text)
     min_days_past_due: Mapped[int | None] = mapped_column(Integer)
     flag: Mapped[str | None] = mapped_column(Text)
+
+
+class CustomerLoanSummary(TenantBase):
+    """A customer's live-loan figures that only writes change (t0008, loans/summary_service.py);
+    a row exists exactly for customers with a live loan."""
+
+    __tablename__ = "customer_loan_summary"
+
+    customer_id: Mapped[uuid.UUID] = mapped_column(
+        UUID, ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    live_loans: Mapped[int] = mapped_column(Integer)
+    outstanding: Mapped[Decimal] = mapped_column(MONEY)
+    oldest_unpaid_due: Mapped[date | None] = mapped_column(Date)
+    classes: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    refreshed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

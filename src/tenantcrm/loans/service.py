@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Date, Integer, and_, delete, func, insert, literal, or_, select, tuple_
+from sqlalchemy import (
+    Date,
+    Integer,
+    and_,
+    delete,
+    distinct,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    tuple_,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantcrm.audit import service as audit
@@ -31,6 +45,7 @@ from tenantcrm.loans.models import (
     AllocationRow,
     Classification,
     ClassificationRuleRow,
+    CustomerLoanSummary,
     InstallmentRow,
     Loan,
     Repayment,
@@ -118,6 +133,17 @@ def days_past_due_sql(as_of: date) -> Any:
     return func.coalesce(literal(as_of, Date) - oldest, literal(0, Integer))
 
 
+def oldest_unpaid_due_sql() -> Any:
+    """The due date of the loan's oldest instalment not fully paid (NULL if none). With no
+    repayment dated after `as_of`, days_past_due_sql(as_of) is max(0, as_of - this)."""
+    return (
+        select(func.min(InstallmentRow.due_date))
+        .where(InstallmentRow.loan_id == Loan.id, InstallmentRow.paid_on.is_(None))
+        .correlate(Loan)
+        .scalar_subquery()
+    )
+
+
 def overdue_amount_sql(as_of: date) -> Any:
     due = (
         select(func.coalesce(func.sum(InstallmentRow.principal + InstallmentRow.interest), 0))
@@ -163,6 +189,65 @@ def next_due_date_sql(as_of: date) -> Any:
         .correlate(Loan)
         .scalar_subquery()
     )
+
+
+LIVE_STATUSES = ("active", "written_off")  # as segments, the dashboard and early warning count loans
+# Later than any repayment: validate_repayment refuses a date after today, so every allocation counts.
+ALL_PAID = date(9999, 12, 31)
+
+
+def summary_rows_sql(customer_ids: Sequence[uuid.UUID]) -> Any:
+    """The customer_loan_summary rows of these customers as their loans stand, from the same SQL
+    the portfolio reads (customers without a live loan have none)."""
+    return (
+        select(
+            Loan.customer_id,
+            func.count().label("live_loans"),
+            func.sum(outstanding_principal_sql(ALL_PAID)).label("outstanding"),
+            func.min(oldest_unpaid_due_sql()).label("oldest_unpaid_due"),
+            func.array_agg(distinct(Loan.classification)).label("classes"),
+        )
+        .where(Loan.customer_id.in_(customer_ids), Loan.status.in_(LIVE_STATUSES))
+        .group_by(Loan.customer_id)
+    )
+
+
+async def refresh_summaries(session: AsyncSession, customer_ids: Iterable[uuid.UUID]) -> int:
+    """Recompute the stored loan figures of these customers (ADR 0010); every write to a
+    customer's loans, instalments, allocations, class or status calls it before its transaction
+    ends. Locks the customers' rows first, so two writers of one customer's loans refresh one
+    after the other and the second reads what the first committed. Returns the rows changed."""
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return 0
+    await session.execute(
+        select(Customer.id).where(Customer.id.in_(ids)).order_by(Customer.id).with_for_update(key_share=True)
+    )
+    rows = summary_rows_sql(ids).subquery()
+    stored = CustomerLoanSummary.__table__
+    upsert = pg_insert(stored).from_select(
+        ["customer_id", "live_loans", "outstanding", "oldest_unpaid_due", "classes"], select(rows)
+    )
+    figures = ("live_loans", "outstanding", "oldest_unpaid_due", "classes")
+    upsert = upsert.on_conflict_do_update(
+        index_elements=[stored.c.customer_id],
+        set_={**{name: upsert.excluded[name] for name in figures}, "refreshed_at": func.now()},
+        where=tuple_(*(stored.c[name] for name in figures)).is_distinct_from(
+            tuple_(*(upsert.excluded[name] for name in figures))
+        ),
+    )
+    changed = (await session.execute(upsert.returning(stored.c.customer_id))).all()
+    gone = await session.execute(
+        delete(CustomerLoanSummary)
+        .where(
+            CustomerLoanSummary.customer_id.in_(ids),
+            ~exists().where(
+                Loan.customer_id == CustomerLoanSummary.customer_id, Loan.status.in_(LIVE_STATUSES)
+            ),
+        )
+        .returning(CustomerLoanSummary.customer_id)
+    )
+    return len(changed) + len(gone.all())
 
 
 class LoanService:
@@ -671,6 +756,7 @@ class LoanService:
             loan.settled_on = ledger.settled_on
         loan.updated_at = datetime.now(UTC)
         await self.session.flush()
+        await refresh_summaries(self.session, [loan.customer_id])
 
     # --- classification ---
 
@@ -752,6 +838,7 @@ class LoanService:
         loan.classification = chosen  # type: ignore[assignment]
         loan.updated_at = datetime.now(UTC)
         await self.session.flush()
+        await refresh_summaries(self.session, [loan.customer_id])
         await audit.record(
             self.session,
             actor=self.principal,

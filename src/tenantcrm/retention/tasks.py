@@ -1,4 +1,4 @@
-"""The daily retention run: a schedule that queues one job per active tenant, and the job."""
+"""The daily retention run and loan-summary rebuild: a schedule queueing a job per active tenant, the job."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from tenantcrm.database import Database
 from tenantcrm.jobs.queue import enqueue
 from tenantcrm.jobs.worker import JobContext, job_handler, scheduled
+from tenantcrm.loans.summary_service import rebuild_summaries
 from tenantcrm.retention.service import run_scheduled
 from tenantcrm.tenancy.registry import active_tenants
 from tenantcrm.tenancy.session import tenant_session
@@ -41,3 +42,5 @@ async def daily(context: JobContext, tenant: Tenant, payload: dict[str, Any]) ->
     as_of = date.fromisoformat(str(payload["as_of"]))
     async with tenant_session(context.db, tenant) as session:
         await run_scheduled(session, as_of)
+    # Cheap insurance for segments (ADR 0010): a write path that forgot to refresh is repaired daily.
+    await rebuild_summaries(context.db, tenant)

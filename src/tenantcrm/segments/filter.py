@@ -17,6 +17,7 @@ from tenantcrm.customers.inputs import CREDIT_GRADES, KINDS, RISK_LEVELS, STATUS
 from tenantcrm.customers.models import Customer
 from tenantcrm.customers.regions import REGIONS
 from tenantcrm.loans.ledger import BUCKETS, CLASSES
+from tenantcrm.loans.models import CustomerLoanSummary as Summary
 from tenantcrm.loans.models import Loan
 from tenantcrm.loans.service import BUCKET_DAYS, days_past_due_sql, outstanding_principal_sql
 from tenantcrm.messages import N_
@@ -331,16 +332,20 @@ def conditions_of(node: Node) -> list[Condition]:
 # --- SQL ---
 
 
-def compile_filter(node: Node, as_of: date) -> ColumnElement[bool]:
+def compile_filter(node: Node, as_of: date, *, stored: bool = False) -> ColumnElement[bool]:
     """A WHERE clause over `Customer`: values are bound parameters, field names pick code, never SQL text.
-    Every condition is two-valued (never NULL), so NOT is the exact complement."""
+    Every condition is two-valued (never NULL), so NOT is the exact complement. With `stored`,
+    outstanding balance, days past due, arrears bucket and class read customer_loan_summary
+    (ADR 0010): only right for an `as_of` of today or later, when no repayment is dated after it."""
     if isinstance(node, Not):
-        return not_(compile_filter(node.child, as_of))
+        return not_(compile_filter(node.child, as_of, stored=stored))
     if isinstance(node, Group):
         if not node.children:
             return true() if node.kind == "and" else false()
-        parts = [compile_filter(child, as_of) for child in node.children]
+        parts = [compile_filter(child, as_of, stored=stored) for child in node.children]
         return and_(*parts) if node.kind == "and" else or_(*parts)
+    if stored and node.field in _STORED_COMPILERS:
+        return _STORED_COMPILERS[node.field](node, as_of)
     return _COMPILERS[node.field](node, as_of)
 
 
@@ -557,6 +562,98 @@ _COMPILERS: dict[str, Callable[[Condition, date], ColumnElement[bool]]] = {
     "flagged": _flag(_live_flag),
 }
 assert set(_COMPILERS) == set(FIELDS)
+
+
+# --- the same fields over customer_loan_summary (a row only for customers with a live loan) ---
+
+
+def _summary(*conditions: Any) -> ColumnElement[bool]:
+    return exists().where(Summary.customer_id == Customer.id, *conditions)
+
+
+def _summary_holds(condition: ColumnElement[bool], holds_without_loans: bool) -> ColumnElement[bool]:
+    """`condition` over the customer's row, where a customer without a row (no live loan) is the
+    zero row: it matches exactly when the condition holds for owing nothing, 0 days past due."""
+    if holds_without_loans:
+        return not_(_summary(not_(condition)))
+    return _summary(condition)
+
+
+def _stored_outstanding(node: Condition, as_of: date) -> ColumnElement[bool]:
+    condition = _compare(Summary.outstanding, node.op, node.value, nullable=False)
+    return _summary_holds(condition, _holds(node.op, node.value, Decimal("0.00")))
+
+
+def _holds(op: str, value: Any, figure: Any) -> bool:
+    """Whether the condition holds for `figure` (what a customer without live loans has)."""
+    if op == "between":
+        return bool(value[0] <= figure <= value[1])
+    return {
+        "eq": figure == value,
+        "ne": figure != value,
+        "gt": figure > value,
+        "gte": figure >= value,
+        "lt": figure < value,
+        "lte": figure <= value,
+    }[op]
+
+
+def _stored_max_dpd(op: str, value: Any, as_of: date) -> ColumnElement[bool]:
+    """As _max_dpd: worst days past due > n is an unpaid instalment due before as_of - n."""
+
+    def over(days: int) -> ColumnElement[bool]:  # worst > days
+        if days < 0:
+            return true()
+        return _summary(Summary.oldest_unpaid_due < as_of - timedelta(days=days))
+
+    if op == "gt":
+        return over(value)
+    if op == "gte":
+        return over(value - 1)
+    if op == "lt":
+        return not_(over(value - 1))
+    if op == "lte":
+        return not_(over(value))
+    if op == "eq":
+        return and_(over(value - 1), not_(over(value)))
+    if op == "ne":
+        return not_(_stored_max_dpd("eq", value, as_of))
+    if op == "between":
+        return and_(over(value[0] - 1), not_(over(value[1])))
+    raise ValueError(op)  # pragma: no cover
+
+
+def _stored_days_past_due(node: Condition, as_of: date) -> ColumnElement[bool]:
+    return _stored_max_dpd(node.op, node.value, as_of)
+
+
+def _stored_bucket(bucket: str, as_of: date) -> ColumnElement[bool]:
+    low, high = BUCKET_DAYS[bucket]
+    if high is None:
+        return _stored_max_dpd("gte", low, as_of)
+    return _stored_max_dpd("between", (low, high), as_of)
+
+
+def _stored_arrears_bucket(node: Condition, as_of: date) -> ColumnElement[bool]:
+    if node.op == "in":
+        return or_(*(_stored_bucket(bucket, as_of) for bucket in node.value))
+    matched = _stored_bucket(node.value, as_of)
+    return not_(matched) if node.op == "ne" else matched
+
+
+def _stored_classification(node: Condition, as_of: date) -> ColumnElement[bool]:
+    if node.op == "in":
+        return _summary(Summary.classes.overlap(list(node.value)))
+    matched = _summary(Summary.classes.contains([node.value]))
+    return not_(matched) if node.op == "ne" else matched
+
+
+_STORED_COMPILERS: dict[str, Callable[[Condition, date], ColumnElement[bool]]] = {
+    "outstandingBalance": _stored_outstanding,
+    "daysPastDue": _stored_days_past_due,
+    "arrearsBucket": _stored_arrears_bucket,
+    "classification": _stored_classification,
+}
 
 
 def fields_in(nodes: Sequence[Node]) -> list[str]:

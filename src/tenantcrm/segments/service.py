@@ -99,7 +99,10 @@ class SegmentService:
         if isinstance(filter_raw, ColumnElement):
             return filter_raw
         node = filter_raw if isinstance(filter_raw, Node) else parse_filter(filter_raw)
-        return compile_filter(node, as_of or date.today())
+        today = date.today()
+        day = as_of or today
+        # The stored figures hold for today and later; an earlier day recomputes them from the loans.
+        return compile_filter(node, day, stored=day >= today)
 
     async def count(self, filter_raw: object, as_of: date | None = None) -> int:
         self.principal.require(CUSTOMERS_READ)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tenantcrm.audit.models import AuditEvent
 from tenantcrm.collateral.models import Appraisal, Collateral
@@ -16,7 +16,7 @@ from tenantcrm.imports.models import ImportRow
 from tenantcrm.imports.service import ImportService
 from tenantcrm.imports.tasks import queue_commit, queue_staging
 from tenantcrm.jobs.worker import run_pending
-from tenantcrm.loans.models import InstallmentRow, Loan, loan_collateral
+from tenantcrm.loans.models import CustomerLoanSummary, InstallmentRow, Loan, loan_collateral
 from tenantcrm.loans.schedule import add_months
 from tenantcrm.pii.cipher import decryption_count
 from tenantcrm.tenancy.session import tenant_session
@@ -77,6 +77,15 @@ async def test_mortgage_sheet_creates_customers_collateral_and_loans_with_notes(
             select(loan_collateral.c.collateral_id).where(loan_collateral.c.loan_id == loan.id)
         )
         assert linked == collateral.id
+        # The commit refreshed the stored loan figures segments read (ADR 0010).
+        summary = await session.get(CustomerLoanSummary, customer.id)
+        assert (summary.live_loans, summary.outstanding, summary.oldest_unpaid_due, summary.classes) == (
+            1,
+            Decimal("4550000.00"),
+            loan.first_due_date,
+            ["normal"],
+        )
+        assert await session.scalar(select(func.count()).select_from(CustomerLoanSummary)) == 60
 
         # What could not be parsed is kept, not dropped: the rest of 财务状况 and 客户反馈.
         notes = await ImportService(session, shop.admin, shop.cipher).notes_for_customer(customer.id)

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, text
 
+from tenantcrm.loans.summary_service import rebuild_summaries
 from tenantcrm.segments.service import SegmentService
 from tenantcrm.tenancy.session import tenant_session
 from tests.conftest import add_user, make_tenant, principal_of
@@ -78,9 +79,18 @@ async def book(db, lifecycle) -> Book:
             ),
             {"product": RARE_PRODUCT},
         )
+    await rebuild_summaries(db, tenant)  # the loans above were written without LoanService
     async with db.admin_engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        for table in ("customers", "loans", "installments", "risk_cases", "warnings", "users"):
+        for table in (
+            "customers",
+            "loans",
+            "installments",
+            "risk_cases",
+            "warnings",
+            "users",
+            "customer_loan_summary",
+        ):
             await conn.execute(text(f'ANALYZE "{tenant.schema}".{table}'))
     admin = await principal_of(db, tenant, fixture.admin_email)
     return Book(tenant, admin, officer)
@@ -110,13 +120,16 @@ def scans(plan: dict[str, Any]) -> Iterator[tuple[str, str | None, str | None]]:
         yield from scans(child)
 
 
-async def plans_of(db, book: Book, principal, filter_raw: dict[str, Any]) -> list[list[tuple]]:
-    """The plans of the count and first-page statements SegmentService sends for a filter."""
+async def plans_of(
+    db, book: Book, principal, filter_raw: dict[str, Any], as_of: date | None = date(2026, 1, 1)
+) -> list[list[tuple]]:
+    """The plans of the count and first-page statements SegmentService sends for a filter (as of
+    a past day: loan figures computed from the loans; None: today's, from the stored figures)."""
     with captured(db) as statements:
         async with tenant_session(db, book.tenant) as session:
             service = SegmentService(session, principal)
-            await service.count(filter_raw, as_of=date(2026, 1, 1))
-            await service.customers(filter_raw, first=25, as_of=date(2026, 1, 1))
+            await service.count(filter_raw, as_of=as_of)
+            await service.customers(filter_raw, first=25, as_of=as_of)
     assert len(statements) == 2, statements
     found = []
     async with tenant_session(db, book.tenant) as session:
@@ -189,9 +202,9 @@ async def test_record_scope_own_reads_the_owners_customers_by_index(db, book: Bo
     assert whole_reads(count_plan) == [] and whole_reads(page_plan) == []
 
 
-async def test_live_loan_conditions_probe_loans_per_customer(db, book: Book):
-    # The class of a live loan of customers in a rare region: customers by region, then each
-    # one's loans by the (customer, status, class) index, never the whole loans table.
+async def test_live_loan_conditions_of_a_past_day_probe_loans_per_customer(db, book: Book):
+    # As of a past day the class is read from each customer's loans by the (customer, status,
+    # class) index, never the whole loans table.
     filter_raw = {
         "and": [
             {"field": "regionCode", "op": "eq", "value": RARE_REGION},
@@ -202,6 +215,30 @@ async def test_live_loan_conditions_probe_loans_per_customer(db, book: Book):
     assert "customers_region_code" in indexes(count_plan), count_plan
     assert indexes(count_plan) & {"loans_customer_status", "loans_customer_id"}, count_plan
     assert whole_reads(count_plan) == [], count_plan
+
+
+async def test_live_loan_conditions_probe_the_stored_figures_per_customer(db, book: Book):
+    # The class of a live loan of customers in a rare region: customers by region, joined to the
+    # narrow stored figures (ADR 0010, by key or by one pass over them); loans are not read.
+    filter_raw = {
+        "and": [
+            {"field": "regionCode", "op": "eq", "value": RARE_REGION},
+            {"field": "classification", "op": "in", "value": ["normal", "special_mention"]},
+        ]
+    }
+    count_plan, _ = await plans_of(db, book, book.admin, filter_raw, as_of=None)
+    assert "customers_region_code" in indexes(count_plan), count_plan
+    assert "customer_loan_summary" in {relation for _, relation, _ in count_plan}, count_plan
+    assert not {relation for _, relation, _ in count_plan} & {"loans", "installments"}, count_plan
+    assert whole_reads(count_plan) == [], count_plan
+
+
+async def test_a_selective_balance_reads_the_stored_balance_by_index(db, book: Book):
+    # Few customers owe this much: the stored balance's index finds them, customers by key.
+    filter_raw = {"field": "outstandingBalance", "op": "gte", "value": "99999999"}
+    count_plan, page_plan = await plans_of(db, book, book.admin, filter_raw, as_of=None)
+    assert "customer_loan_summary_outstanding" in indexes(count_plan), count_plan
+    assert whole_reads(count_plan) == [] and whole_reads(page_plan) == []
 
 
 def test_the_walk_sees_a_sequential_scan():
