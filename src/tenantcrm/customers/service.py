@@ -135,7 +135,7 @@ def _pii_fingerprints(customer: Customer, fields: Mapping[str, Any]) -> dict[str
 
 # The audit chain is append-only, so what it holds outlives retention and erasure: it records that
 # identifying fields changed, never their values (PII, and the name and birth date beside them).
-AUDIT_REDACTED = (*PII_FIELDS, "name", "birth_date")
+AUDIT_REDACTED = (*PII_FIELDS, "name", "birth_date", "occupation", "industry")
 
 
 def in_customer_scope(statement: Select[Any], principal: Principal) -> Select[Any]:
@@ -409,7 +409,8 @@ class CustomerService:
             action=audit.REVEAL,
             entity_type="customer",
             entity_id=str(customer.id),
-            changes={"fields": wanted, "purpose": purpose, "channel": channel},
+            # The purpose may name people: it stays in the PII access log, which retention can clear.
+            changes={"fields": wanted, "purpose": audit.REDACTED, "channel": channel},
         )
         revealed: dict[str, str | None] = {}
         for name in wanted:

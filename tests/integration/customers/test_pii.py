@@ -149,6 +149,8 @@ async def test_reveal_logs_who_saw_what_and_why(db, bank):
     assert events.events[0].changes["fields"] == ["phone", "email"] and PHONE not in str(
         events.events[0].changes
     )
+    # The purpose stays in the access log (which retention may clear), never in the append-only chain.
+    assert events.events[0].changes["purpose"] == "[redacted]"
 
 
 async def test_a_user_without_pii_reveal_never_triggers_a_decryption(client, db, bank):

@@ -61,13 +61,13 @@ async def seed_customer(
         "summary": f"电话沟通 {tag} 还款计划",
         "complaint": f"投诉内容 {tag} 收费",
         "resolution": f"处理结果 {tag} 退费",
+        "occupation": f"职业{tag}",
     }
     cipher = cipher_source(db, master_key_ring(settings), tenant)
     async with tenant_session(db, tenant) as session:
         customers = CustomerService(session, admin, cipher)
         customer = await customers.create_customer(
-            {k: values[k] for k in ("name", "national_id", "phone", "email", "address")}
-            | {"occupation": f"职业{tag}"}
+            {k: values[k] for k in ("name", "national_id", "phone", "email", "address", "occupation")}
         )
         await ContactService(session, admin).log_interaction(
             customer.id, {"channel": "phone", "summary": values["summary"]}

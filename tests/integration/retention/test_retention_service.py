@@ -234,7 +234,7 @@ async def test_anonymisation_leaves_no_personal_data_in_any_column(db, settings,
         ).all()
     texts = [v for s in seeded for v in s.values.values()] + [v for row in rows for v in row[1:5]]
     blobs = [bytes(v) for row in rows for v in row[5:]]
-    assert len(texts) == 24 and len(blobs) == 12
+    assert len(texts) == 26 and len(blobs) == 12
 
     before = await _scan(db, tenant, texts, blobs)
     # The scan sees every kind of value before (so it can fail): names, masked forms, free
