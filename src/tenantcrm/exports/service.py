@@ -151,7 +151,7 @@ class Sheet:
         cells = []
         for column in self.columns:
             value = self._display(column, column.value(item))
-            cell = WriteOnlyCell(self.sheet, value=value)
+            cell = text_safe_cell(self.sheet, value)
             if column.number_format and isinstance(value, int | Decimal | date):
                 cell.number_format = column.number_format
             cells.append(cell)
@@ -162,6 +162,15 @@ class Sheet:
         buffer = io.BytesIO()
         self.workbook.save(buffer)
         return buffer.getvalue()
+
+
+def text_safe_cell(sheet: Any, value: Any) -> WriteOnlyCell:
+    """A cell whose text is never read as a formula: a note typed as '=HYPERLINK("http://…")' must
+    open in Excel as the text it is, not as a link or a calculation (CSV/formula injection)."""
+    cell = WriteOnlyCell(sheet, value=value)
+    if isinstance(value, str):
+        cell.data_type = "s"
+    return cell
 
 
 def _letter(index: int) -> str:

@@ -28,6 +28,7 @@ from tenantcrm.contacts.models import FollowUp, Interaction
 from tenantcrm.customers.inputs import PII_FIELDS
 from tenantcrm.customers.models import Customer, PiiAccess
 from tenantcrm.customers.service import CipherSource, CustomerService
+from tenantcrm.exports.service import text_safe_cell
 from tenantcrm.imports.models import ImportRow
 from tenantcrm.loans.models import AllocationRow, Classification, InstallmentRow, Loan, Repayment
 from tenantcrm.messages import N_
@@ -56,7 +57,7 @@ class AccessExport:
             columns = list(rows[0]) if rows else ["—"]
             sheet.append(columns)
             for row in rows:
-                sheet.append([_cell(row.get(column)) for column in columns])
+                sheet.append([text_safe_cell(sheet, _cell(row.get(column))) for column in columns])
         buffer = io.BytesIO()
         workbook.save(buffer)
         return buffer.getvalue()
