@@ -47,7 +47,11 @@ def _beyond_maximum(value: Any) -> bool:
         number = Decimal(text[:-1] if wan else text)
     except InvalidOperation:
         return False
-    return number.is_finite() and number * (WAN if wan else 1) >= MAX_AMOUNT
+    if not number.is_finite() or number <= 0:
+        return False
+    if number.adjusted() > MAX_AMOUNT.adjusted() + 1:  # 1e999999999 overflows a multiplication
+        return True
+    return number * (WAN if wan else 1) >= MAX_AMOUNT
 
 
 def parse_rate(value: Any) -> Decimal:

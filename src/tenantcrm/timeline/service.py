@@ -53,9 +53,13 @@ def parse_before(cursor: str | None) -> tuple[datetime, str] | None:
         return None
     at, _, ref = cursor.partition("|")
     try:
-        return datetime.fromisoformat(at), ref[:64]
+        moment = datetime.fromisoformat(at)
     except ValueError:
         return None
+    # Only cursors this service could have made: zoned, and in years PostgreSQL takes either way.
+    if moment.tzinfo is None or not 1900 <= moment.year <= 2200:
+        return None
+    return moment, ref[:64]
 
 
 class TimelineService:

@@ -39,7 +39,7 @@ async def _values(request: Request, fields: tuple[str, ...]) -> dict[str, str]:
 
 def _count(value: str | None) -> int | None:
     """?raised=3 after an evaluation: a small count, or nothing."""
-    return int(value) if value and value.isdigit() and len(value) < 9 else None
+    return int(value) if value and value.isascii() and value.isdigit() and len(value) < 9 else None
 
 
 def _case_url(scope: WebScope, case_id: object, anchor: str = "") -> str:

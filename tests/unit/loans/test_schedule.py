@@ -119,3 +119,16 @@ def test_impossible_terms_are_refused(amount, rate, term, method, field):
     with pytest.raises(InvalidTerms) as refused:
         build_schedule(amount, rate, term, method, START)
     assert refused.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("typed", "code"),
+    [("1e999999999", "too_large"), ("1e999999999万", "too_large"), ("-1e999999999", "invalid_amount")],
+)
+def test_absurd_amounts_are_refused_not_crashed_on(typed, code):
+    from tenantcrm.loans.inputs import parse_loan_amount
+    from tenantcrm.validation import InvalidInput
+
+    with pytest.raises(InvalidInput) as refused:
+        parse_loan_amount(typed)
+    assert [error.code for error in refused.value.errors] == [code]
