@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Date,
     Integer,
     and_,
@@ -199,6 +200,10 @@ ALL_PAID = date(9999, 12, 31)
 def summary_rows_sql(customer_ids: Sequence[uuid.UUID]) -> Any:
     """The customer_loan_summary rows of these customers as their loans stand, from the same SQL
     the portfolio reads (customers without a live loan have none)."""
+    return _summary_rows(Loan.customer_id.in_(customer_ids))
+
+
+def _summary_rows(customers: ColumnElement[bool]) -> Any:
     return (
         select(
             Loan.customer_id,
@@ -207,7 +212,7 @@ def summary_rows_sql(customer_ids: Sequence[uuid.UUID]) -> Any:
             func.min(oldest_unpaid_due_sql()).label("oldest_unpaid_due"),
             func.array_agg(distinct(Loan.classification)).label("classes"),
         )
-        .where(Loan.customer_id.in_(customer_ids), Loan.status.in_(LIVE_STATUSES))
+        .where(customers, Loan.status.in_(LIVE_STATUSES))
         .group_by(Loan.customer_id)
     )
 
@@ -220,10 +225,24 @@ async def refresh_summaries(session: AsyncSession, customer_ids: Iterable[uuid.U
     ids = sorted(set(customer_ids))
     if not ids:
         return 0
+    return await _refresh(session, lambda column: column.in_(ids))
+
+
+async def refresh_summary_range(session: AsyncSession, after: uuid.UUID | None, upto: uuid.UUID) -> int:
+    """refresh_summaries for every customer with an id in (after, upto]: the rebuild's chunks,
+    read by range rather than by a list of ids."""
+
+    def in_range(column: Any) -> ColumnElement[bool]:
+        return column <= upto if after is None else and_(column > after, column <= upto)
+
+    return await _refresh(session, in_range)
+
+
+async def _refresh(session: AsyncSession, picked: Callable[[Any], ColumnElement[bool]]) -> int:
     await session.execute(
-        select(Customer.id).where(Customer.id.in_(ids)).order_by(Customer.id).with_for_update(key_share=True)
+        select(Customer.id).where(picked(Customer.id)).order_by(Customer.id).with_for_update(key_share=True)
     )
-    rows = summary_rows_sql(ids).subquery()
+    rows = _summary_rows(picked(Loan.customer_id)).subquery()
     stored = CustomerLoanSummary.__table__
     upsert = pg_insert(stored).from_select(
         ["customer_id", "live_loans", "outstanding", "oldest_unpaid_due", "classes"], select(rows)
@@ -240,7 +259,7 @@ async def refresh_summaries(session: AsyncSession, customer_ids: Iterable[uuid.U
     gone = await session.execute(
         delete(CustomerLoanSummary)
         .where(
-            CustomerLoanSummary.customer_id.in_(ids),
+            picked(CustomerLoanSummary.customer_id),
             ~exists().where(
                 Loan.customer_id == CustomerLoanSummary.customer_id, Loan.status.in_(LIVE_STATUSES)
             ),
