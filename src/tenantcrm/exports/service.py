@@ -231,8 +231,8 @@ class ExportService:
         self.check_can_export()
         segments = SegmentService(self.session, self.principal, self._cipher)
         saved = await segments.get(segment_id)
+        where = segments.condition(saved.filter)  # refuses a filter the rules no longer take
         sheet = Sheet(gettext(N_("Customers")), CUSTOMER_COLUMNS, gettext, locale)
-        where = segments.condition(saved.filter)
         after: str | None = None
         while True:
             page = await segments.customers(where, first=PAGE, after=after)

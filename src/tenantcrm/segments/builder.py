@@ -34,7 +34,9 @@ class Row:
 
     @property
     def spec(self) -> Any:
-        return FIELDS[self.field]
+        # A saved filter may name a field a later release retired: show the row with the default
+        # field's choices; the preview says what is wrong with it.
+        return FIELDS.get(self.field, FIELDS[DEFAULT_FIELD])
 
 
 @dataclass

@@ -138,6 +138,15 @@ def _mark(
     return first
 
 
+async def _saved_breakdown(service: SegmentService, segment: Segment, by: str) -> list[Any]:
+    """A saved filter that no longer passes the rules (they changed since) breaks down to nothing;
+    the builder on the same page shows what to correct."""
+    try:
+        return list(await service.breakdown(segment.filter, by))
+    except InvalidInput:
+        return []
+
+
 async def _options(service: SegmentService, labels: Labels) -> dict[str, list[tuple[str, str]]]:
     """(value, label) choices of the fields whose values come from a list."""
     users, teams = await service.directory()
@@ -280,7 +289,7 @@ class SegmentPages(Controller):
         if is_htmx(request) and request.headers.get("hx-target") == BREAKDOWN_TARGET:
             labels = Labels(gettext_for(request), request_locale(request))
             chosen = by if by in BREAKDOWNS else DEFAULT_BREAKDOWN
-            slices = await service.breakdown(segment.filter, chosen)
+            slices = await _saved_breakdown(service, segment, chosen)
             return page(
                 request,
                 "segments/_breakdown.html",
@@ -320,7 +329,7 @@ class SegmentPages(Controller):
         service = SegmentService(web_scope.session, web_scope.principal)
         segment = await service.get(segment_id)
         chosen = by if by in BREAKDOWNS else DEFAULT_BREAKDOWN
-        slices = await service.breakdown(segment.filter, chosen)
+        slices = await _saved_breakdown(service, segment, chosen)
         labels = Labels(gettext_for(request), request_locale(request))
         return Response(
             _breakdown_json(slices, chosen, labels),
@@ -333,7 +342,10 @@ class SegmentPages(Controller):
         """The segment's customers in the exporter's scope, masked, as .xlsx (audited)."""
         service = ExportService(web_scope.session, web_scope.principal, web_scope.cipher)
         service.check_can_export()
-        export = await service.segment(segment_id, gettext_for(request), request_locale(request))
+        try:
+            export = await service.segment(segment_id, gettext_for(request), request_locale(request))
+        except InvalidInput:  # saved under rules that have since changed: the builder shows why
+            return Redirect(f"/t/{web_scope.tenant.slug}/segments/{segment_id}", status_code=303)
         return _download(export.content, f"segment-{date.today():%Y%m%d}.xlsx")
 
     async def _posted(self, request: Request, scope: WebScope, segment: Segment | None) -> Response:

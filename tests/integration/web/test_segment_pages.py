@@ -253,3 +253,30 @@ async def test_pages_in_both_languages(client, bank):
     english = await client.get(f"/t/{fixture.slug}/segments/new")
     assert "Add condition" in english.text and "All of these (AND)" in english.text
     assert ZH("Add condition") not in english.text
+
+
+async def test_a_saved_filter_the_rules_no_longer_accept_is_shown_not_crashed_on(client, db, bank):
+    """Fields can leave the whitelist in a later release; segments saved with them must still open."""
+    from sqlalchemy import update
+
+    fixture, manager, _ = bank
+    async with tenant_session(db, fixture.tenant) as session:
+        principal = await principal_of(db, fixture.tenant, manager)
+        saved = await SegmentService(session, principal).save(
+            {"name": "旧规则", "filter": {"field": "riskLevel", "op": "eq", "value": "high"}}
+        )
+        await session.execute(
+            update(Segment)
+            .where(Segment.id == saved.id)
+            .values(filter={"field": "retiredField", "op": "eq", "value": 1})
+        )
+    await web_sign_in(client, fixture.slug, manager)
+    base = f"/t/{fixture.slug}/segments/{saved.id}"
+
+    chart = await client.get(f"{base}/breakdown.json")
+    export = await client.get(f"{base}/export.xlsx", follow_redirects=False)
+    builder = await client.get(base)
+
+    assert chart.status_code == 200 and chart.json()["slices"] == []
+    assert export.status_code == 303 and export.headers["location"] == base
+    assert builder.status_code == 422 and 'name="g0.c0.field"' in builder.text  # its problem marked
