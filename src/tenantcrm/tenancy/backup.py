@@ -42,6 +42,9 @@ CHUNK_BYTES = 1 << 20
 REENCRYPT_BATCH = 500
 
 
+MANIFEST_MAX_BYTES = 16 * 1024 * 1024  # names, revisions, wrapped keys and table digests
+
+
 class BackupError(ProvisioningError):
     """A backup or restore that cannot be carried out; one line, naming no value or key."""
 
@@ -283,6 +286,8 @@ def _open_backup(path: Path) -> tuple[zipfile.ZipFile, dict[str, Any]]:
     except (zipfile.BadZipFile, OSError):
         raise BackupError("not a tenantcrm backup, or the file is truncated or corrupt") from None
     try:
+        if archive.getinfo(MANIFEST).file_size > MANIFEST_MAX_BYTES:  # read whole: refuse a zip bomb
+            raise ValueError("manifest too large")
         manifest = json.loads(archive.read(MANIFEST))
     except (KeyError, zipfile.BadZipFile, zlib.error, ValueError, OSError):
         archive.close()
