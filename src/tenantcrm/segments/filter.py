@@ -219,7 +219,13 @@ def _choice(spec: Field, value: Any) -> str | None:
 
 
 def _int(spec: Field, value: Any) -> int | None:
-    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 9:
+    # isascii: "²" and "①" are digits to str.isdigit() but not to int().
+    if (
+        isinstance(value, str)
+        and value.strip().isascii()
+        and value.strip().isdigit()
+        and len(value.strip()) <= 9
+    ):
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int):
         return None

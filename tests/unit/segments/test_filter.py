@@ -293,3 +293,9 @@ def test_not_is_the_complement_for_nullable_columns() -> None:
     text = sql_of({"not": {"field": "creditScore", "op": "gt", "value": 500}})
     assert "credit_score IS NOT NULL" in text  # NULL score is "not above 500", not unknown
     assert "IS DISTINCT FROM" in sql_of({"field": "creditGrade", "op": "ne", "value": "A"})
+
+
+@pytest.mark.parametrize("typed", ["²", "①", "١٢"])
+def test_digits_int_cannot_read_are_refused_not_crashed_on(typed: str) -> None:
+    with pytest.raises(InvalidInput):
+        parse_filter({"field": "creditScore", "op": "eq", "value": typed})
