@@ -16,7 +16,7 @@ from tenantcrm.tenancy.tenant import Tenant
 
 DAILY = "retention.daily"
 SCHEDULE = "retention.schedule"
-CRON = "17 2 * * *"  # every day at 02:17 UTC, a quiet hour for institutions in UTC+8
+CRON = "17 18 * * *"  # every day at 18:17 UTC: 02:17 in China (UTC+8), a quiet hour for our institutions
 
 
 async def queue_daily_runs(db: Database, day: date | None = None) -> int:
