@@ -421,14 +421,10 @@ def _outstanding(node: Condition, as_of: date) -> ColumnElement[bool]:
     return balance
 
 
-def _max_dpd(op: str, value: Any, as_of: date) -> ColumnElement[bool]:
-    """Days past due of the worst live loan, written as EXISTS over loans (semi-joins, not one
-    aggregate per customer); a customer without live loans counts as 0 days."""
-    dpd = days_past_due_sql(as_of)
-
-    def over(days: int) -> ColumnElement[bool]:  # worst > days
-        return _live_loan(dpd > days) if days >= 0 else true()
-
+def _worst_days(
+    op: str, value: Any, over: Callable[[int], ColumnElement[bool]]
+) -> ColumnElement[bool]:
+    """A comparison of the worst days past due, from `over(n)`: "the worst is more than n days"."""
     if op == "gt":
         return over(value)
     if op == "gte":
@@ -440,10 +436,21 @@ def _max_dpd(op: str, value: Any, as_of: date) -> ColumnElement[bool]:
     if op == "eq":
         return and_(over(value - 1), not_(over(value)))
     if op == "ne":
-        return not_(_max_dpd("eq", value, as_of))
+        return or_(not_(over(value - 1)), over(value))
     if op == "between":
         return and_(over(value[0] - 1), not_(over(value[1])))
     raise ValueError(op)  # pragma: no cover
+
+
+def _max_dpd(op: str, value: Any, as_of: date) -> ColumnElement[bool]:
+    """Days past due of the worst live loan, written as EXISTS over loans (semi-joins, not one
+    aggregate per customer); a customer without live loans counts as 0 days."""
+    dpd = days_past_due_sql(as_of)
+
+    def over(days: int) -> ColumnElement[bool]:  # worst > days
+        return _live_loan(dpd > days) if days >= 0 else true()
+
+    return _worst_days(op, value, over)
 
 
 def _days_past_due(node: Condition, as_of: date) -> ColumnElement[bool]:
@@ -612,21 +619,7 @@ def _stored_max_dpd(op: str, value: Any, as_of: date) -> ColumnElement[bool]:
             return true()
         return _summary(Summary.oldest_unpaid_due < as_of - timedelta(days=days))
 
-    if op == "gt":
-        return over(value)
-    if op == "gte":
-        return over(value - 1)
-    if op == "lt":
-        return not_(over(value - 1))
-    if op == "lte":
-        return not_(over(value))
-    if op == "eq":
-        return and_(over(value - 1), not_(over(value)))
-    if op == "ne":
-        return not_(_stored_max_dpd("eq", value, as_of))
-    if op == "between":
-        return and_(over(value[0] - 1), not_(over(value[1])))
-    raise ValueError(op)  # pragma: no cover
+    return _worst_days(op, value, over)
 
 
 def _stored_days_past_due(node: Condition, as_of: date) -> ColumnElement[bool]:
