@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from litestar import Controller, Request, Response, post
 from litestar.response import Redirect
 
 from tenantcrm.collateral.service import CollateralService
 from tenantcrm.validation import InvalidInput
 from tenantcrm.web.customers import render_customer
+from tenantcrm.web.rendering import form_values
 from tenantcrm.web.scope import WebScope
 
 COLLATERAL_FIELDS = (
@@ -27,11 +26,6 @@ COLLATERAL_FIELDS = (
 APPRAISAL_FIELDS = ("appraised_value", "appraised_on", "appraiser")
 
 
-async def _values(request: Request, fields: tuple[str, ...]) -> dict[str, Any]:
-    form = await request.form()
-    return {name: str(form.get(name) or "") for name in fields}
-
-
 def _tab(scope: WebScope, customer_id: object) -> str:
     return f"/t/{scope.tenant.slug}/customers/{customer_id}?tab=collateral"
 
@@ -41,7 +35,7 @@ class CollateralPages(Controller):
 
     @post("/customers/{customer_id:str}/collateral", name="collateral_create")
     async def create(self, request: Request, web_scope: WebScope, customer_id: str) -> Response:
-        values = await _values(request, COLLATERAL_FIELDS)
+        values = await form_values(request, COLLATERAL_FIELDS)
         service = CollateralService(web_scope.session, web_scope.principal)
         try:
             collateral = await service.create(customer_id, values)
@@ -61,7 +55,7 @@ class CollateralPages(Controller):
 
     @post("/collateral/{collateral_id:str}/appraisals", name="collateral_appraise")
     async def appraise(self, request: Request, web_scope: WebScope, collateral_id: str) -> Response:
-        values = await _values(request, APPRAISAL_FIELDS)
+        values = await form_values(request, APPRAISAL_FIELDS)
         service = CollateralService(web_scope.session, web_scope.principal)
         try:
             await service.add_appraisal(collateral_id, values)

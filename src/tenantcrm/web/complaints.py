@@ -14,17 +14,12 @@ from tenantcrm.customers.service import CustomerService
 from tenantcrm.loans.service import LoanService
 from tenantcrm.validation import InvalidInput
 from tenantcrm.web.customers import render_customer
-from tenantcrm.web.rendering import page
+from tenantcrm.web.rendering import form_values, page
 from tenantcrm.web.scope import WebScope
 
 RECORD_FIELDS = ("kind", "category", "content", "loan_id", "assignee_id")
 UPDATE_FIELDS = ("status", "assignee_id", "resolution")
 LIST_SIZE = 200
-
-
-async def _values(request: Request, fields: tuple[str, ...]) -> dict[str, str]:
-    form = await request.form()
-    return {name: str(form.get(name) or "") for name in fields}
 
 
 async def _complaint_page(
@@ -80,7 +75,7 @@ class ComplaintPages(Controller):
 
     @post("/customers/{customer_id:str}/complaints", name="complaint_create")
     async def record(self, request: Request, web_scope: WebScope, customer_id: str) -> Response:
-        values = await _values(request, RECORD_FIELDS)
+        values = await form_values(request, RECORD_FIELDS)
         try:
             complaint = await ComplaintService(web_scope.session, web_scope.principal).record(
                 customer_id, values
@@ -103,7 +98,7 @@ class ComplaintPages(Controller):
 
     @post("/complaints/{complaint_id:str}", name="complaint_update")
     async def update(self, request: Request, web_scope: WebScope, complaint_id: str) -> Response:
-        values: dict[str, Any] = await _values(request, UPDATE_FIELDS)
+        values: dict[str, Any] = await form_values(request, UPDATE_FIELDS)
         try:
             complaint = await ComplaintService(web_scope.session, web_scope.principal).update(
                 complaint_id, values

@@ -13,7 +13,7 @@ from tenantcrm.contacts.service import ContactService
 from tenantcrm.customers.service import CustomerService
 from tenantcrm.validation import InvalidInput
 from tenantcrm.web.customers import render_customer
-from tenantcrm.web.rendering import is_htmx, page
+from tenantcrm.web.rendering import form_values, is_htmx, page
 from tenantcrm.web.scope import WebScope
 
 INTERACTION_FIELDS = ("at", "channel", "summary", "next_step", "follow_up_on")
@@ -30,11 +30,6 @@ def _local_time(raw: str) -> str | datetime:
     return parsed if parsed.tzinfo else parsed.astimezone()
 
 
-async def _values(request: Request, fields: tuple[str, ...]) -> dict[str, str]:
-    form = await request.form()
-    return {name: str(form.get(name) or "") for name in fields}
-
-
 def _customer_tab(scope: WebScope, customer_id: object, tab: str) -> str:
     return f"/t/{scope.tenant.slug}/customers/{customer_id}?tab={tab}"
 
@@ -44,7 +39,7 @@ class ContactPages(Controller):
 
     @post("/customers/{customer_id:str}/interactions", name="interaction_create")
     async def log_interaction(self, request: Request, web_scope: WebScope, customer_id: str) -> Response:
-        values = await _values(request, INTERACTION_FIELDS)
+        values = await form_values(request, INTERACTION_FIELDS)
         data: dict[str, Any] = {**values, "at": _local_time(values["at"]) if values["at"] else None}
         service = ContactService(web_scope.session, web_scope.principal)
         try:
@@ -66,7 +61,7 @@ class ContactPages(Controller):
 
     @post("/customers/{customer_id:str}/follow-ups", name="follow_up_create")
     async def plan_follow_up(self, request: Request, web_scope: WebScope, customer_id: str) -> Response:
-        values = await _values(request, FOLLOW_UP_FIELDS)
+        values = await form_values(request, FOLLOW_UP_FIELDS)
         service = ContactService(web_scope.session, web_scope.principal)
         try:
             follow_up = await service.plan_follow_up(customer_id, values)

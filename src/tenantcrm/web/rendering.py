@@ -73,3 +73,9 @@ def page(
             **(headers or {}),
         },
     )
+
+
+async def form_values(request: Request, fields: tuple[str, ...]) -> dict[str, str]:
+    """The posted text of the named fields ("" when missing), as services take them."""
+    form = await request.form()
+    return {name: str(form.get(name) or "") for name in fields}

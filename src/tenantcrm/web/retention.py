@@ -16,7 +16,7 @@ from tenantcrm.validation import InvalidInput, parse_uuid
 from tenantcrm.web.imports import attachment
 from tenantcrm.web.rendering import is_htmx, page
 from tenantcrm.web.scope import WebScope
-from tenantcrm.web.settings import SECTIONS
+from tenantcrm.web.settings import settings_sections
 
 PLAN_TARGET = "retention-plan"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -53,7 +53,7 @@ async def _render(
         "retention/settings.html",
         status_code=status_code,
         section="retention",
-        sections={name for permission, name in SECTIONS if scope.principal.can(permission)},
+        sections=settings_sections(scope.principal),
         values=shown,
         errors=errors,
         actions=ACTIONS,
@@ -62,10 +62,6 @@ async def _render(
         **context,
         **flags,
     )
-
-
-def _sections(scope: WebScope) -> set[str]:
-    return {name for permission, name in SECTIONS if scope.principal.can(permission)}
 
 
 async def _render_erasures(
@@ -82,7 +78,7 @@ async def _render_erasures(
         status_code=status_code,
         slug=scope.tenant.slug,
         section="retention",
-        sections=_sections(scope),
+        sections=settings_sections(scope.principal),
         requests=await ErasureService(scope.session, scope.principal).recent(),
         values=values or {},
         errors=errors,
@@ -108,7 +104,7 @@ async def _render_erasure(
         status_code=status_code,
         slug=scope.tenant.slug,
         section="retention",
-        sections=_sections(scope),
+        sections=settings_sections(scope.principal),
         erasure=erasure,
         staff=await service.staff_names(erasure),
         errors=errors,
@@ -130,7 +126,7 @@ def _render_access(
         status_code=status_code,
         slug=scope.tenant.slug,
         section="retention",
-        sections=_sections(scope),
+        sections=settings_sections(scope.principal),
         values=values or {},
         errors=errors,
         formats=FORMATS,

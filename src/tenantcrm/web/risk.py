@@ -19,9 +19,9 @@ from tenantcrm.risk.case_service import (
 from tenantcrm.risk.models import WarningRule
 from tenantcrm.risk.warning_service import KINDS, THRESHOLDS, WarningService
 from tenantcrm.validation import InvalidInput
-from tenantcrm.web.rendering import is_htmx, page
+from tenantcrm.web.rendering import form_values, is_htmx, page
 from tenantcrm.web.scope import WebScope
-from tenantcrm.web.settings import SECTIONS
+from tenantcrm.web.settings import settings_sections
 
 CASE_FIELDS = ("customer_id", "trigger", "description", "owner_id", "loan_id", "warning_id")
 UPDATE_FIELDS = ("status", "owner_id", "outcome", "lessons")
@@ -30,11 +30,6 @@ MEASURE_FIELDS = ("description", "owner_id", "due_on")
 MANUAL_TRIGGERS = tuple(trigger for trigger in TRIGGERS if trigger != "early_warning")
 WARNINGS_TARGET = "warning-results"
 FLAGGED_LIMIT = 200
-
-
-async def _values(request: Request, fields: tuple[str, ...]) -> dict[str, str]:
-    form = await request.form()
-    return {name: str(form.get(name) or "") for name in fields}
 
 
 def _count(value: str | None) -> int | None:
@@ -117,7 +112,7 @@ def _render_rules(
         status_code=status_code,
         slug=scope.tenant.slug,
         section="warnings",
-        sections={name for permission, name in SECTIONS if scope.principal.can(permission)},
+        sections=settings_sections(scope.principal),
         kinds=[kind for kind in KINDS if kind in shown],
         thresholds=THRESHOLDS,
         values=shown,
@@ -152,7 +147,7 @@ class RiskPages(Controller):
 
     @post("/risk/cases", name="risk_case_create")
     async def create_case(self, request: Request, web_scope: WebScope) -> Response:
-        values = await _values(request, CASE_FIELDS)
+        values = await form_values(request, CASE_FIELDS)
         customer_id = values.pop("customer_id")
         service = RiskCaseService(web_scope.session, web_scope.principal)
         try:
@@ -175,7 +170,7 @@ class RiskPages(Controller):
 
     @post("/risk/cases/{case_id:str}", name="risk_case_update")
     async def update_case(self, request: Request, web_scope: WebScope, case_id: str) -> Response:
-        values = await _values(request, UPDATE_FIELDS)
+        values = await form_values(request, UPDATE_FIELDS)
         service = RiskCaseService(web_scope.session, web_scope.principal)
         try:
             case = await service.update_case(case_id, values)
@@ -187,7 +182,7 @@ class RiskPages(Controller):
 
     @post("/risk/cases/{case_id:str}/measures", name="risk_measure_create")
     async def add_measure(self, request: Request, web_scope: WebScope, case_id: str) -> Response:
-        values = await _values(request, MEASURE_FIELDS)
+        values = await form_values(request, MEASURE_FIELDS)
         service = RiskCaseService(web_scope.session, web_scope.principal)
         try:
             measure = await service.add_measure(case_id, values)

@@ -36,6 +36,7 @@ from tenantcrm.auth.permissions import (
     RECORD_SCOPES,
     RISK_MANAGE,
     PermissionDenied,
+    Principal,
 )
 from tenantcrm.loans.inputs import FLAGS
 from tenantcrm.loans.ledger import CLASSES
@@ -109,6 +110,11 @@ DEFAULT_INVITE_ROLE = "loan_officer"
 GENERAL_FIELDS = (*LIMITS, "default_locale")
 
 
+def settings_sections(principal: Principal) -> set[str]:
+    """The settings sections the principal may open (the sub-navigation shows these)."""
+    return {name for permission, name in SECTIONS if principal.can(permission)}
+
+
 def _render(
     request: Request, scope: WebScope, template: str, section: str, *, status_code: int = 200, **context: Any
 ) -> Response:
@@ -118,7 +124,7 @@ def _render(
         status_code=status_code,
         slug=scope.tenant.slug,
         section=section,
-        sections={name for permission, name in SECTIONS if scope.principal.can(permission)},
+        sections=settings_sections(scope.principal),
         permission_groups=PERMISSION_GROUPS,
         permission_labels=PERMISSION_LABELS,
         role_labels=ROLE_LABELS,
