@@ -18,6 +18,7 @@ from tenantcrm.customers.service import (
     CustomerFilter,
     CustomerNotFound,
     CustomerOrder,
+    CustomerPage,
     CustomerService,
 )
 from tenantcrm.graphql.collateral import Collateral
@@ -265,6 +266,23 @@ class CustomerConnection:
     page_info: PageInfo
     count_filter: strawberry.Private[CustomerFilter]
 
+    @classmethod
+    def from_page(cls, page: CustomerPage, count_filter: CustomerFilter) -> CustomerConnection:
+        """A page of CustomerService (the customer list's or a segment's) as a connection."""
+        return cls(
+            edges=[
+                CustomerEdge(cursor=cursor, node=Customer.from_row(row))
+                for row, cursor in zip(page.customers, page.cursors, strict=True)
+            ],
+            page_info=PageInfo(
+                has_next_page=page.has_next_page,
+                has_previous_page=page.has_previous_page,
+                start_cursor=page.start_cursor,
+                end_cursor=page.end_cursor,
+            ),
+            count_filter=count_filter,
+        )
+
     @strawberry.field(description="Customers matching the filter across all pages.")
     async def total_count(self, info: Info[GraphQLContext, None]) -> int:
         # A resolver of its own, so the count query runs only when a client asks for it.
@@ -397,19 +415,7 @@ class CustomerQueries:
                 with_total=False,
             )
         )
-        return CustomerConnection(
-            edges=[
-                CustomerEdge(cursor=cursor, node=Customer.from_row(row))
-                for row, cursor in zip(page.customers, page.cursors, strict=True)
-            ],
-            page_info=PageInfo(
-                has_next_page=page.has_next_page,
-                has_previous_page=page.has_previous_page,
-                start_cursor=page.start_cursor,
-                end_cursor=page.end_cursor,
-            ),
-            count_filter=service_filter,
-        )
+        return CustomerConnection.from_page(page, service_filter)
 
     @strawberry.field(description="One customer, or null when there is none with this id.")
     async def customer(self, info: Info[GraphQLContext, None], id: strawberry.ID) -> Customer | None:

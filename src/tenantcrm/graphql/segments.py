@@ -13,9 +13,9 @@ from strawberry.types import Info
 
 from tenantcrm.auth.service import active_users
 from tenantcrm.customers.service import CustomerFilter
-from tenantcrm.graphql.common import REFUSALS, PageInfo, check_page_size, input_values, write_or_refuse
+from tenantcrm.graphql.common import REFUSALS, check_page_size, input_values, write_or_refuse
 from tenantcrm.graphql.context import GraphQLContext
-from tenantcrm.graphql.customers import Customer, CustomerConnection, CustomerEdge, UserRef
+from tenantcrm.graphql.customers import CustomerConnection, UserRef
 from tenantcrm.graphql.errors import InputError, NotFoundError, PermissionError, PublicError
 from tenantcrm.segments.filter import Node, parse_filter, to_raw
 from tenantcrm.segments.models import Segment as SegmentRow
@@ -90,19 +90,7 @@ async def _customers(
     check_page_size(first, "first")
     service = _service(info)
     page = await info.context.run(lambda: service.customers(node, first=first, after=after))
-    return CustomerConnection(
-        edges=[
-            CustomerEdge(cursor=cursor, node=Customer.from_row(row))
-            for row, cursor in zip(page.customers, page.cursors, strict=True)
-        ],
-        page_info=PageInfo(
-            has_next_page=page.has_next_page,
-            has_previous_page=page.has_previous_page,
-            start_cursor=page.start_cursor,
-            end_cursor=page.end_cursor,
-        ),
-        count_filter=CustomerFilter(condition=service.condition(node)),
-    )
+    return CustomerConnection.from_page(page, CustomerFilter(condition=service.condition(node)))
 
 
 async def _breakdown(info: Info[GraphQLContext, None], node: Node, by: SegmentField) -> list[SegmentSlice]:
