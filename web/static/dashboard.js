@@ -1,4 +1,5 @@
-// Draws the dashboard's charts with ECharts from the JSON endpoint, and redraws them every few minutes.
+// Draws the dashboard's charts with ECharts from the figures the page carries, and redraws them every
+// few minutes from the JSON endpoint.
 // The page shows the same figures as tables, so nothing is lost without JavaScript.
 (function () {
   "use strict";
@@ -54,22 +55,24 @@
     };
   }
 
-  function draw(root) {
+  function render(root, data) {
+    var all = options(data);
+    root.querySelectorAll("[data-chart]").forEach(function (element) {
+      var chart = window.echarts.getInstanceByDom(element) ||
+        window.echarts.init(element, null, { locale: root.dataset.locale, renderer: "canvas" });
+      chart.setOption(all[element.dataset.chart], true);
+      element.dataset.drawn = "true";
+    });
+    root.dataset.drawnAt = data.asOf;
+  }
+
+  function refresh(root) {
     fetch(root.dataset.source, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (response) {
         if (!response.ok) { throw new Error("dashboard data: HTTP " + response.status); }
         return response.json();
       })
-      .then(function (data) {
-        var all = options(data);
-        root.querySelectorAll("[data-chart]").forEach(function (element) {
-          var chart = window.echarts.getInstanceByDom(element) ||
-            window.echarts.init(element, null, { locale: root.dataset.locale, renderer: "canvas" });
-          chart.setOption(all[element.dataset.chart], true);
-          element.dataset.drawn = "true";
-        });
-        root.dataset.drawnAt = data.asOf;
-      })
+      .then(function (data) { render(root, data); })
       .catch(function (error) { root.dataset.error = String(error); });
   }
 
@@ -77,10 +80,12 @@
     var root = document.getElementById("dashboard");
     if (!root || root.dataset.started) { return; }
     root.dataset.started = "true";
-    draw(root);
+    // The page carries the figures it shows; the endpoint is asked only for later refreshes.
+    var embedded = document.getElementById("dashboard-data");
+    if (embedded) { render(root, JSON.parse(embedded.textContent)); } else { refresh(root); }
     var timer = window.setInterval(function () {
       if (!document.body.contains(root)) { window.clearInterval(timer); return; }
-      draw(root);
+      refresh(root);
     }, REFRESH_MS);
     window.addEventListener("resize", function () {
       root.querySelectorAll("[data-chart]").forEach(function (element) {

@@ -98,12 +98,15 @@ class DashboardPages(Controller):
         board = await DashboardService(web_scope.session, web_scope.principal).dashboard()
         day = await ContactService(web_scope.session, web_scope.principal).my_day(board.as_of)
         flagged = await WarningService(web_scope.session, web_scope.principal).flagged(limit=FLAGGED_SHOWN)
+        labels = _labels(request)
         return page(
             request,
             "dashboard/index.html",
             slug=web_scope.tenant.slug,
             board=board,
-            labels=_labels(request),
+            labels=labels,
+            # The charts' first drawing uses these figures; the JSON endpoint serves only the refreshes.
+            chart_data=dashboard_json(board, labels),
             my_day=day,
             flagged=flagged,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from decimal import Decimal
 
@@ -52,6 +53,8 @@ async def test_dashboard_page_shows_the_officers_own_book(client, desk) -> None:
     assert "¥120,000.00" in text and "¥80,000.00" not in text  # disbursed this quarter, own loan only
     assert "上海市" in text and "北京市" not in text  # regions table, in zh-CN
     assert 'data-chart="trend"' in text and "/static/vendor/echarts.min.js" in text
+    embedded = text.split('<script type="application/json" id="dashboard-data">')[1].split("</script>")[0]
+    assert json.loads(embedded)["kpis"]["customers"] == 1  # the charts' first drawing needs no request
     assert ZH("Nothing due today.") not in text  # the follow-up planned for today is listed
     assert ZH("Overdue amount") in text
 
