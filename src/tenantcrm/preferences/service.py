@@ -36,6 +36,9 @@ class PreferencesService:
         self.principal = principal
 
     async def get(self) -> TenantPreferences:
+        """The settings as their page shows them to those who may change them (services read them
+        through load_preferences)."""
+        self.principal.require(ADMIN_USERS)
         return await load_preferences(self.session)
 
     async def update(self, data: Mapping[str, Any]) -> TenantPreferences:

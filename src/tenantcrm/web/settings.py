@@ -624,7 +624,6 @@ class SettingsPages(Controller):
 
     @get("/general", name="settings_general")
     async def general(self, request: Request, web_scope: WebScope, saved: str | None = None) -> Response:
-        web_scope.principal.require(ADMIN_USERS)
         preferences = await PreferencesService(web_scope.session, web_scope.principal).get()
         values = {name: str(getattr(preferences, name)) for name in GENERAL_FIELDS}
         return _render(
