@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, MetaData, Text, func
+from sqlalchemy import BigInteger, DateTime, MetaData, Text, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 PLATFORM_SCHEMA = "platform"
@@ -24,6 +24,10 @@ class TenantRow(PlatformBase):
     plan: Mapped[str] = mapped_column(Text, server_default="standard")
     schema_name: Mapped[str] = mapped_column(Text, unique=True)
     schema_version: Mapped[str | None] = mapped_column(Text)
+    # Quotas (p0003): NULL means no limit.
+    max_users: Mapped[int | None] = mapped_column(BigInteger)
+    max_customers: Mapped[int | None] = mapped_column(BigInteger)
+    max_storage_mb: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
