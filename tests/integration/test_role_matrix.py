@@ -242,6 +242,12 @@ SUCCESS_TYPES = {
     "SegmentPreview",
     "Segment",
     "SegmentDeleted",
+    # Retention
+    "RetentionOutcome",
+    "RetentionPolicySet",
+    "LegalHold",
+    "ErasureRequest",
+    "AccessExport",
 }
 # Variables naming the target customer or what hangs off it (its collateral, loan, a repayment).
 TARGET_VARIABLES = (
@@ -377,6 +383,33 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "saveSegment":                       (A, A, D, A, D, D),
     "updateSegment":                     (H, A, D, H, D, D),
     "deleteSegment":                     (H, A, D, H, D, D),
+    # Retention, legal hold, erasure and access requests: admin.retention (the export also
+    # pii.reveal), which only the admin holds, with the admin's record scope (all). An id names no
+    # erasure request here (the matrix passes a customer's), so the admin finds nothing.
+    "retentionPolicies":                 (A, D, D, D, D, D),
+    "retentionDryRun":                   (A, D, D, D, D, D),
+    "retentionRuns":                     (A, D, D, D, D, D),
+    "updateRetentionPolicies":           (A, D, D, D, D, D),
+    "runRetention":                      (A, D, D, D, D, D),
+    "erasureRequests":                   (A, D, D, D, D, D),
+    "erasureRequest[own]":               (H, D, D, D, D, D),
+    "erasureRequest[team]":              (H, D, D, D, D, D),
+    "erasureRequest[other]":             (H, D, D, D, D, D),
+    "reviewErasure[own]":                (H, D, D, D, D, D),
+    "reviewErasure[team]":               (H, D, D, D, D, D),
+    "reviewErasure[other]":              (H, D, D, D, D, D),
+    "executeErasure[own]":               (H, D, D, D, D, D),
+    "executeErasure[team]":              (H, D, D, D, D, D),
+    "executeErasure[other]":             (H, D, D, D, D, D),
+    "requestErasure[own]":               (A, D, D, D, D, D),
+    "requestErasure[team]":              (A, D, D, D, D, D),
+    "requestErasure[other]":             (A, D, D, D, D, D),
+    "setLegalHold[own]":                 (A, D, D, D, D, D),
+    "setLegalHold[team]":                (A, D, D, D, D, D),
+    "setLegalHold[other]":               (A, D, D, D, D, D),
+    "exportCustomerData[own]":           (A, D, D, D, D, D),
+    "exportCustomerData[team]":          (A, D, D, D, D, D),
+    "exportCustomerData[other]":         (A, D, D, D, D, D),
 }
 # fmt: on
 

@@ -26,6 +26,7 @@ from tenantcrm.graphql.errors import should_mask
 from tenantcrm.graphql.imports import ImportQueries
 from tenantcrm.graphql.loans import LoanMutations, LoanQueries
 from tenantcrm.graphql.relationship import RelationshipMutations, RelationshipQueries
+from tenantcrm.graphql.retention import RetentionMutations, RetentionQueries
 from tenantcrm.graphql.risk import RiskMutations, RiskQueries
 from tenantcrm.graphql.segments import SegmentMutations, SegmentQueries
 from tenantcrm.settings import REPO_ROOT
@@ -70,6 +71,7 @@ class Query(
     DashboardQueries,
     ImportQueries,
     SegmentQueries,
+    RetentionQueries,
     ViewerQueries,
 ):
     pass
@@ -83,6 +85,7 @@ class Mutation(
     RelationshipMutations,
     RiskMutations,
     SegmentMutations,
+    RetentionMutations,
 ):
     pass
 

@@ -91,7 +91,9 @@ class AccessExportService:
         result = await self.session.execute(select(*columns).where(*where).order_by(*order))
         return [audit.to_jsonable(dict(row._mapping)) for row in result]
 
-    async def export(self, customer_id: object, *, purpose: str, output: str) -> AccessExport:
+    async def export(
+        self, customer_id: object, *, purpose: str, output: str, channel: str = "web"
+    ) -> AccessExport:
         """Everything on the customer; `output` (json or xlsx) is recorded in the audit event."""
         self.check_can_export()
         if output not in FORMATS:
@@ -100,7 +102,7 @@ class AccessExportService:
             )
         customers = CustomerService(self.session, self.principal, self.cipher)
         customer = await customers.get_customer(customer_id)
-        revealed = await customers.reveal_pii(customer.id, list(PII_FIELDS), purpose=purpose, channel="web")
+        revealed = await customers.reveal_pii(customer.id, list(PII_FIELDS), purpose=purpose, channel=channel)
         profile = (await self._rows(Customer, Customer.id == customer.id))[0] | revealed
         loans = select(Loan.id).where(Loan.customer_id == customer.id)
         collateral = select(Collateral.id).where(Collateral.customer_id == customer.id)

@@ -512,6 +512,82 @@ def _delete_segment(run: Run) -> None:
     assert _result(run, "deleteSegment", "SegmentDeleted")["id"] == run.segment_id
 
 
+def _retention_policies(run: Run) -> None:
+    policies = {p["category"]: p for p in run.data["retentionPolicies"]}
+    assert {"PROSPECTS", "INTERACTIONS", "SESSIONS"} <= set(policies)
+    assert policies["SESSIONS"]["action"] == "DELETE"
+    assert all(30 <= p["periodDays"] <= 3650 for p in policies.values())
+
+
+def _retention_dry_run(run: Run) -> None:
+    outcome = run.data["retentionDryRun"]
+    assert (outcome["asOf"], outcome["dryRun"]) == ("2026-12-31", True)
+    named = [c["category"] for c in outcome["categories"]] + outcome["disabled"]
+    assert "PROSPECTS" in named and len(named) == len(set(named))
+
+
+def _update_retention_policies(run: Run) -> None:
+    result = _result(run, "updateRetentionPolicies", "RetentionPolicySet")
+    saved = {p["category"]: p for p in result["policies"]}
+    assert saved["INTERACTIONS"] == {
+        "category": "INTERACTIONS",
+        "periodDays": 1825,
+        "action": "ANONYMISE",
+        "enabled": False,
+    }
+
+
+def _request_erasure(run: Run) -> None:
+    result = _result(run, "requestErasure", "ErasureRequest")
+    assert (result["status"], result["basis"], result["action"]) == (
+        "REQUESTED",
+        "CONSENT_WITHDRAWN",
+        "ANONYMISE",
+    )
+    assert run.customer_id.startswith(result["customerRef"])
+
+
+def _set_legal_hold(run: Run) -> None:
+    result = _result(run, "setLegalHold", "LegalHold")
+    assert result == {"__typename": "LegalHold", "customerId": run.customer_id, "legalHold": True}
+
+
+def _export_customer_data(run: Run) -> None:
+    result = _result(run, "exportCustomerData", "AccessExport")
+    assert result["customerId"] == run.customer_id
+    (profile,) = result["sections"]["customer"]
+    assert profile["name"] == run.customer_name
+    assert result["counts"]["complaints"] == 1 and result["counts"]["interactions"] == 1
+
+
+def _erasure_requests(run: Run) -> None:
+    assert isinstance(run.data["erasureRequests"], list)
+
+
+def _run_retention(run: Run) -> None:
+    outcome = _result(run, "runRetention", "RetentionOutcome")
+    assert (outcome["asOf"], outcome["dryRun"]) == ("2020-01-01", False)
+    uuid.UUID(outcome["runId"])
+    assert all(c["count"] == 0 for c in outcome["categories"])  # nothing is older than 2020 minus a period
+
+
+def _retention_runs(run: Run) -> None:
+    assert isinstance(run.data["retentionRuns"], list)
+
+
+def _erasure_request(run: Run) -> None:
+    # The harness passes the run's customer id, which names no erasure request.
+    assert run.data["erasureRequest"] is None
+
+
+def _review_erasure(run: Run) -> None:
+    assert _result(run, "reviewErasure", "NotFoundError")["id"] == run.customer_id
+
+
+def _execute_erasure(run: Run) -> None:
+    assert _result(run, "executeErasure", "NotFoundError")["id"] == run.customer_id
+
+
 EXPECTED: dict[str, Callable[[Run], None]] = {
     "listCustomers": _list_customers,
     "customerById": _customer_by_id,
@@ -562,6 +638,18 @@ EXPECTED: dict[str, Callable[[Run], None]] = {
     "saveSegment": _save_segment,
     "updateSegment": _update_segment,
     "deleteSegment": _delete_segment,
+    "retentionPolicies": _retention_policies,
+    "retentionDryRun": _retention_dry_run,
+    "updateRetentionPolicies": _update_retention_policies,
+    "requestErasure": _request_erasure,
+    "setLegalHold": _set_legal_hold,
+    "exportCustomerData": _export_customer_data,
+    "erasureRequests": _erasure_requests,
+    "runRetention": _run_retention,
+    "retentionRuns": _retention_runs,
+    "erasureRequest": _erasure_request,
+    "reviewErasure": _review_erasure,
+    "executeErasure": _execute_erasure,
 }
 
 
