@@ -18,6 +18,7 @@ from tenantcrm.contacts.models import FollowUp, Interaction
 from tenantcrm.contacts.service import ContactService
 from tenantcrm.loans import ledger as book
 from tenantcrm.loans.models import Classification, InstallmentRow, Loan, Repayment
+from tenantcrm.loans.next_due_service import next_installments_for
 from tenantcrm.loans.service import LoanService, Suggestion
 from tenantcrm.risk.case_service import RiskCaseService
 from tenantcrm.risk.models import EarlyWarning, RiskCase, RiskMeasure
@@ -52,6 +53,9 @@ class Loaders:
         )
         self.arrears: DataLoader[tuple[Loan, date], book.Arrears] = DataLoader(
             self._arrears, cache_key_fn=_dated_key
+        )
+        self.next_installment: DataLoader[tuple[Loan, date], book.Line | None] = DataLoader(
+            self._next_installment, cache_key_fn=_dated_key
         )
         self.payoff: DataLoader[tuple[Loan, date], Decimal] = DataLoader(
             self._payoff, cache_key_fn=_dated_key
@@ -186,6 +190,12 @@ class Loaders:
     async def _arrears(self, keys: list[tuple[Loan, date]]) -> list[book.Arrears]:
         service = self._loans()
         return await self._dated(keys, service.arrears_for)
+
+    async def _next_installment(self, keys: list[tuple[Loan, date]]) -> list[book.Line | None]:
+        ctx = self._ctx
+        return await self._dated(
+            keys, lambda loans, day: next_installments_for(ctx.session, ctx.principal, loans, day)
+        )
 
     async def _payoff(self, keys: list[tuple[Loan, date]]) -> list[Decimal]:
         service = self._loans()

@@ -301,8 +301,8 @@ class Loan:
 
     @strawberry.field(description="The first instalment due today or later and not yet fully paid.")
     async def next_installment(self, info: Info[GraphQLContext, None]) -> LoanInstallment | None:
-        found = await info.context.loaders.arrears.load((self.row, datetime.date.today()))
-        return LoanInstallment.from_row(found.next_due) if found.next_due else None
+        found = await info.context.loaders.next_installment.load((self.row, datetime.date.today()))
+        return LoanInstallment.from_row(found) if found else None
 
     @strawberry.field(description="What one repayment on that date (today when left out) must be to settle.")
     async def payoff_amount(
