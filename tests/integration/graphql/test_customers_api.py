@@ -979,6 +979,22 @@ async def test_introspection_is_refused_when_disabled(closed_client, token_a, qu
     assert (await ok(closed_client, token_a, "{ viewer { role } }"))["viewer"]["role"] == "admin"
 
 
+async def test_cached_validation_refuses_again_and_is_kept_per_schema(client, closed_client, token_a):
+    """Operations are parsed and validated once per process (ParserCache, ValidationCache): an
+    operation refused once is refused again, and one valid for the app with introspection is
+    still refused by the app without it."""
+    nested = "".join(f"g{i} {{ " for i in range(MAX_DEPTH + 2)) + "x" + " }" * (MAX_DEPTH + 2)
+    deep = f"{{ customers {{ edges {{ node {{ owner {{ {nested} }} }} }} }} }}"
+    for _ in range(2):
+        body = await refused(client, token_a, deep)
+        assert f"'anonymous' exceeds maximum operation depth of {MAX_DEPTH}" in messages(body)
+    query = '{ __type(name: "Loan") { name } }'
+    for _ in range(2):
+        assert (await ok(client, token_a, query))["__type"]["name"] == "Loan"
+        body = await refused(closed_client, token_a, query)
+        assert all("introspection has been disabled" in m for m in messages(body))
+
+
 async def test_graphiql_is_not_served_when_disabled(closed_client, token_a):
     for headers in ({"Accept": "text/html"}, {"Accept": "text/html", **bearer(token_a)}):
         response = await closed_client.get("/graphql", headers=headers)
