@@ -343,6 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from tenantcrm.audit.cli import register as register_audit
     from tenantcrm.imports.cli import register as register_imports
+    from tenantcrm.operators.cli import register as register_operators
     from tenantcrm.pii.cli import register as register_keys
     from tenantcrm.retention.cli import register as register_retention
 
@@ -350,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_keys(commands, CommandError)
     register_imports(commands, CommandError)
     register_retention(commands, CommandError)
+    register_operators(commands, CommandError)
 
     schema = commands.add_parser("graphql-schema", help="print (or --write) the GraphQL SDL")
     schema.add_argument("--write", action="store_true")

@@ -19,6 +19,7 @@ from tenantcrm.auth.passwords import generate_password, password_problem
 from tenantcrm.auth.service import normalize_email, upsert_user
 from tenantcrm.database import Database
 from tenantcrm.jobs.queue import QUEUE_SCHEMA, install_queue
+from tenantcrm.operators.service import grant_operator_tables
 from tenantcrm.pii.keys import MasterKeyError, MasterKeyRing, master_key_ring
 from tenantcrm.pii.store import create_tenant_keys, forget
 from tenantcrm.settings import Settings
@@ -107,6 +108,7 @@ async def bootstrap(db: Database, settings: Settings) -> None:
         )
         # Wrapped keys only: unwrapping needs the master key, which the database never sees.
         await conn.execute(text(f"GRANT SELECT ON {PLATFORM_SCHEMA}.tenant_keys TO {app_role}"))
+        await grant_operator_tables(conn, app_role)  # the console's tables, read and appended to only
         # The job queue lives in a schema of its own, reachable by the app role outside tenant
         # transactions only: tenant roles get nothing there, so tenant schemas stay queue-free.
         await install_queue(conn)

@@ -1,0 +1,1 @@
+"""Platform operators: accounts with TOTP, the console's services, support grants and the event log."""
