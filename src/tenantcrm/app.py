@@ -31,6 +31,7 @@ from tenantcrm.tenancy.provisioning import bootstrap
 from tenantcrm.web.auth import LanguagePages, SignInController, set_language
 from tenantcrm.web.collateral import CollateralPages
 from tenantcrm.web.complaints import ComplaintPages
+from tenantcrm.web.console import CONSOLE_EXCEPTION_HANDLERS, ConsolePages, ConsoleSignIn
 from tenantcrm.web.contacts import ContactPages
 from tenantcrm.web.customers import CustomerPages
 from tenantcrm.web.dashboard import DashboardPages
@@ -45,6 +46,7 @@ from tenantcrm.web.risk import RiskPages
 from tenantcrm.web.scope import provide_web_scope
 from tenantcrm.web.segments import SegmentPages
 from tenantcrm.web.settings import SettingsPages
+from tenantcrm.web.support import SupportPages
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -131,6 +133,9 @@ def create_app(settings: Settings, admin_url: str, *, database: Database | None 
             RetentionPages,
             ImportPages,
             ExportPages,
+            SupportPages,
+            ConsoleSignIn,
+            ConsolePages,
             graphql,
             create_static_files_router(path="/static", directories=[settings.web_dir / "static"]),
         ],
@@ -145,8 +150,12 @@ def create_app(settings: Settings, admin_url: str, *, database: Database | None 
             # API clients authenticate with a bearer token, not a cookie: CSRF cannot apply.
             exclude=["^/graphql$"],  # anchored: a tenant slug may contain "graphql"
         ),
-        exception_handlers={**EXCEPTION_HANDLERS, **LIMIT_HANDLERS},  # type: ignore[arg-type]
-        after_exception=[log_unhandled(tuple(EXCEPTION_HANDLERS) + tuple(LIMIT_HANDLERS))],
+        exception_handlers={**EXCEPTION_HANDLERS, **LIMIT_HANDLERS, **CONSOLE_EXCEPTION_HANDLERS},  # type: ignore[arg-type]
+        after_exception=[
+            log_unhandled(
+                tuple(EXCEPTION_HANDLERS) + tuple(LIMIT_HANDLERS) + tuple(CONSOLE_EXCEPTION_HANDLERS)
+            )
+        ],
         logging_config=None,  # logging is the process's (observability.logs), not the app's
         request_max_body_size=settings.max_body_bytes or None,  # the import upload has its own
         before_send=[_security_headers],

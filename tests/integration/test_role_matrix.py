@@ -811,6 +811,15 @@ def _language(w: World, role: str, target: str | None) -> dict[str, Any]:
     return {"code": "zh_CN", "next": "/"}
 
 
+def _support_grant(w: World, role: str, target: str | None) -> dict[str, Any]:
+    return {"hours": "1", "reason": PURPOSE}
+
+
+def _console_login(w: World, role: str, target: str | None) -> dict[str, Any]:
+    """A tenant user's own e-mail and password: no operator account has them."""
+    return {"email": w.emails[role], "password": PASSWORD}
+
+
 def _rules(w: World, role: str, target: str | None) -> dict[str, Any]:
     return {
         "classification": [rule.classification for rule in DEFAULT_RULES],
@@ -939,6 +948,8 @@ FORMS: dict[tuple[str, str], Form] = {
     ("POST", "/t/{slug}/customers/{customer_id}/follow-ups"): _follow_up,
     ("POST", "/t/{slug}/customers/{customer_id}/complaints"): _complaint,
     ("POST", "/t/{slug}/complaints/{complaint_id}"): _complaint_update,
+    ("POST", "/t/{slug}/settings/support"): _support_grant,
+    ("POST", "/platform/login"): _console_login,
 }
 
 # What each GET sends as its query string (nothing when not listed).
@@ -1132,6 +1143,27 @@ PAGES: tuple[Page, ...] = (
     Page("GET",  "/t/{slug}/segments/{segment_id}/breakdown.json", (404, 200, 200, 404, 404, 404)),
     Page("GET",  "/t/{slug}/segments/{segment_id}/export.xlsx",   (404, 200, 403, 403, 403, 403)),
     Page("POST", "/t/{slug}/segments/{segment_id}/delete",        (404, 303, 403, 404, 403, 403), "doomed"),
+    # Support access for platform operators: granted and revoked by user administrators.
+    Page("GET",  "/t/{slug}/settings/support",                    (200, 403, 403, 403, 403, 403)),
+    Page("POST", "/t/{slug}/settings/support",                    (303, 403, 403, 403, 403, 403)),
+    Page("POST", "/t/{slug}/settings/support/revoke",             (303, 403, 403, 403, 403, 403)),
+    # The platform console: a tenant session never opens it. Its sign-in page answers everyone;
+    # a tenant user's e-mail and password are no operator's (401); everything else sends the
+    # visitor to the console's sign-in (303 to /platform/login), whatever their tenant role.
+    Page("GET",  "/platform/login",                               (200, 200, 200, 200, 200, 200)),
+    Page("POST", "/platform/login",                               (401, 401, 401, 401, 401, 401)),
+    Page("GET",  "/platform/login/code",                          (303, 303, 303, 303, 303, 303)),
+    Page("POST", "/platform/login/code",                          (303, 303, 303, 303, 303, 303)),
+    Page("POST", "/platform/logout",                              (303, 303, 303, 303, 303, 303)),
+    Page("GET",  "/platform",                                     (303, 303, 303, 303, 303, 303)),
+    Page("GET",  "/platform/events",                              (303, 303, 303, 303, 303, 303)),
+    Page("GET",  "/platform/tenants/new",                         (303, 303, 303, 303, 303, 303)),
+    Page("POST", "/platform/tenants/new",                         (303, 303, 303, 303, 303, 303)),
+    Page("GET",  "/platform/tenants/{slug}",                      (303, 303, 303, 303, 303, 303)),
+    Page("POST", "/platform/tenants/{slug}/suspend",              (303, 303, 303, 303, 303, 303)),
+    Page("POST", "/platform/tenants/{slug}/resume",               (303, 303, 303, 303, 303, 303)),
+    Page("POST", "/platform/tenants/{slug}/delete",               (303, 303, 303, 303, 303, 303)),
+    Page("POST", "/platform/tenants/{slug}/support",              (303, 303, 303, 303, 303, 303)),
     # Litestar's default OpenAPI documents and their viewers: nothing of ours is meant to be there.
 )
 # fmt: on

@@ -102,6 +102,7 @@ SECTIONS = (
     (LOANS_CLASSIFY, "classification"),
     (RISK_MANAGE, "warnings"),
     (ADMIN_RETENTION, "retention"),
+    (ADMIN_USERS, "support"),
 )
 RULE_FIELDS = ("classification", "min_days_past_due", "flag")
 BLANK_RULE_ROWS = 3
