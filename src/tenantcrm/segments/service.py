@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, case, cast, func, not_, or_, select
+from sqlalchemy import ColumnElement, String, and_, case, cast, func, not_, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantcrm.audit import service as audit
@@ -104,9 +104,17 @@ class SegmentService:
         # The stored figures hold for today and later; an earlier day recomputes them from the loans.
         return compile_filter(node, day, stored=day >= today)
 
+    async def _plan_per_execution(self) -> None:
+        """Plan the transaction's statements for their values. A driver reuses prepared statements,
+        and after five runs PostgreSQL may keep a generic plan, costed without the values: for a
+        balance range it assumes a few thousand rows and probes customers one by one (1.5 s instead
+        of 0.3 s at 1,000,000 customers). Planning each time costs about 2 ms."""
+        await self.session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
     async def count(self, filter_raw: object, as_of: date | None = None) -> int:
         self.principal.require(CUSTOMERS_READ)
         where = self.condition(filter_raw, as_of)
+        await self._plan_per_execution()
         statement = in_customer_scope(select(func.count()).select_from(Customer).where(where), self.principal)
         return int(await self.session.scalar(statement) or 0)
 
@@ -123,6 +131,7 @@ class SegmentService:
         """A page of the matching customers, as CustomerService pages its list (same cursors)."""
         self.principal.require(CUSTOMERS_READ)
         where = self.condition(filter_raw, as_of)
+        await self._plan_per_execution()
         return await CustomerService(self.session, self.principal, self._cipher).list_customers(
             filter=CustomerFilter(condition=where),
             order=order,
@@ -140,6 +149,7 @@ class SegmentService:
             raise InvalidInput([FieldError("by", "invalid_choice", N_("Choose one of the listed values."))])
         day = as_of or date.today()
         where = self.condition(filter_raw, day)
+        await self._plan_per_execution()
         if by == "product":
             return await self._by_product(where)
         labels: dict[str, str] = {}
