@@ -40,14 +40,25 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from time import perf_counter
 from typing import Any
 
-from common import RESULTS_PATH, Result, latency_result, scratch_database, write_results
+from common import (
+    RESULTS_PATH,
+    Result,
+    Scratch,
+    drop_kept_database,
+    kept_database,
+    latency_result,
+    mark_kept,
+    scratch_database,
+    write_results,
+)
 from sqlalchemy import event, text
 
 from tenantcrm.auth.service import principal_for_user
@@ -61,6 +72,7 @@ TARGET_RATIO = 1.3
 TARGET_P50_MS = 300
 PAGE = 25
 SLUG = "bench-segments"
+ADMIN_EMAIL = f"admin@{SLUG}.example"
 OFFICERS = 50
 TEAMS = 8
 
@@ -248,10 +260,11 @@ class Shape:
     reference_where: str  # over customers c; :officer is the acting officer for scope own
 
 
-# The references follow segments.filter's definitions: live loans are active or written off;
-# days past due count instalments due before the day and unpaid by then; a customer never
-# contacted counts as not contacted for any number of days; contact days are UTC days.
-LIVE = "l.status IN ('active', 'written_off')"
+# The references are the same questions written by hand over the same tables the service may read,
+# the stored loan figures included (customer_loan_summary, ADR 0010: a row per customer with a live
+# loan, right for as_of today), each planned for its values like the service's. They follow
+# segments.filter's definitions: days past due > 0 is an unpaid instalment due before the day; a
+# customer never contacted counts as not contacted for any number of days; contact days are UTC days.
 SHAPES = [
     Shape(
         "shape1",
@@ -265,9 +278,8 @@ SHAPES = [
             ]
         },
         f"""c.risk_level = 'high' AND c.region_code = '{SHANGHAI}'
-        AND EXISTS (SELECT 1 FROM loans l JOIN installments i ON i.loan_id = l.id
-                    WHERE l.customer_id = c.id AND {LIVE} AND i.due_date < :as_of
-                      AND (i.paid_on IS NULL OR i.paid_on > :as_of))
+        AND EXISTS (SELECT 1 FROM customer_loan_summary s
+                    WHERE s.customer_id = c.id AND s.oldest_unpaid_due < :as_of)
         AND (c.last_contact_at IS NULL
              OR c.last_contact_at < (CAST(:as_of AS date) - 29)::timestamp AT TIME ZONE 'UTC')""",
     ),
@@ -286,11 +298,9 @@ SHAPES = [
                 {"not": {"field": "hasOpenRiskCase", "op": "eq", "value": True}},
             ]
         },
-        f"""(c.credit_grade IN ('BB', 'B', 'CCC') OR c.credit_score < 600)
-        AND (SELECT sum(l.amount - coalesce(
-                 (SELECT sum(a.principal) FROM repayment_allocations a
-                  WHERE a.loan_id = l.id AND a.paid_on <= :as_of), 0))
-             FROM loans l WHERE l.customer_id = c.id AND {LIVE}) BETWEEN 1000000 AND 5000000
+        """(c.credit_grade IN ('BB', 'B', 'CCC') OR c.credit_score < 600)
+        AND EXISTS (SELECT 1 FROM customer_loan_summary s
+                    WHERE s.customer_id = c.id AND s.outstanding BETWEEN 1000000 AND 5000000)
         AND NOT EXISTS (SELECT 1 FROM risk_cases r WHERE r.customer_id = c.id
                         AND r.status IN ('open', 'in_progress'))""",
     ),
@@ -306,8 +316,8 @@ SHAPES = [
         },
         f"""c.tags @> ARRAY['VIP']
         AND EXISTS (SELECT 1 FROM loans l WHERE l.customer_id = c.id AND l.product = '{MORTGAGE}')
-        AND EXISTS (SELECT 1 FROM loans l WHERE l.customer_id = c.id AND {LIVE}
-                    AND l.classification IN ('substandard', 'doubtful', 'loss'))""",
+        AND EXISTS (SELECT 1 FROM customer_loan_summary s WHERE s.customer_id = c.id
+                    AND s.classes && ARRAY['substandard', 'doubtful', 'loss'])""",
     ),
 ]
 
@@ -396,6 +406,7 @@ def reference_work(db: Database, tenant: Tenant, shape: Shape, officer: str | No
 
     async def work() -> int:
         async with tenant_session(db, tenant) as session:
+            await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
             total = int(await session.scalar(count, params) or 0)
             rows = (await session.execute(page, params)).all()
             assert len(rows) == min(PAGE + 1, total)
@@ -453,34 +464,77 @@ async def measure(
     return service_seconds, reference_seconds, counts[0]
 
 
+@asynccontextmanager
+async def _database(args: argparse.Namespace) -> AsyncIterator[tuple[Scratch, str | None]]:
+    """The kept database of --keep-database, or a scratch one (None: nothing seeded yet)."""
+    if args.keep_database:
+        async with kept_database(args.keep_database) as kept:
+            yield kept
+    else:
+        async with scratch_database() as scratch:
+            yield scratch, None
+
+
+async def prepare(args: argparse.Namespace, scratch: Scratch, comment: str | None) -> tuple[Tenant, str]:
+    """The seeded tenant and how it was seeded: built now, or found in a kept database (brought
+    to the head revision, so a new migration's indexes apply to it)."""
+    n, db = args.customers, scratch.db
+    lifecycle = TenantLifecycle(db, scratch.settings)
+    marker = f"bench/segments.py {n} customers"
+    if comment is not None:
+        if not comment.startswith(marker + ";"):
+            raise SystemExit(
+                f"the kept database {args.keep_database} holds no complete seed of {n} customers "
+                f"({comment or 'no seed recorded'}); drop it with --drop-database {args.keep_database}"
+            )
+        tenant = await lifecycle.get(SLUG)
+        (outcome,) = await lifecycle.migrate(SLUG)
+        if outcome.status == "failed":
+            raise SystemExit(f"migrating the kept tenant failed: {outcome.error}")
+        log(f"reusing {args.keep_database} ({comment}); tenant {outcome.status} at {outcome.to_version}")
+        return tenant, f"kept database, {comment.removeprefix(marker + ';').strip()}"
+    await lifecycle.create(SLUG, name="Bench segments", admin_email=ADMIN_EMAIL)
+    tenant = await lifecycle.get(SLUG)
+    log(f"seeding {n} customers in {scratch.settings.database_url}")
+    start = perf_counter()
+    await seed(db, tenant, n)
+    vacuum = await vacuum_analyze(db, tenant)
+    # The seed writes loans without LoanService: the daily rebuild fills the stored figures
+    # (ADR 0010) on analysed tables, as it would run, and its time is what that job costs.
+    rebuild_start = perf_counter()
+    stale = await rebuild_summaries(db, tenant)
+    rebuild_seconds = perf_counter() - rebuild_start
+    log(f"rebuilt the stored loan figures in {rebuild_seconds:.1f} s ({stale} rows)")
+    vacuum += await vacuum_analyze(db, tenant, ("customer_loan_summary",))
+    seed_seconds = perf_counter() - start
+    log(f"seeded in {seed_seconds:.0f} s (VACUUM ANALYZE {vacuum:.0f} s)")
+    how = (
+        f"seeded in {seed_seconds:.0f} s (of which {rebuild_seconds:.0f} s rebuilding the stored loan "
+        f"figures, ADR 0010)"
+    )
+    if args.keep_database:
+        await mark_kept(scratch, f"{marker}; {how}")
+    return tenant, how
+
+
 async def main(args: argparse.Namespace) -> list[Result]:
     n = args.customers
+    if args.drop_database:
+        await drop_kept_database(args.drop_database)
+        log(f"dropped {args.drop_database}")
+        return []
     results: list[Result] = []
-    async with scratch_database() as scratch:
+    async with _database(args) as (scratch, comment):
         db = scratch.db
-        lifecycle = TenantLifecycle(db, scratch.settings)
-        created = await lifecycle.create(SLUG, name="Bench segments", admin_email=f"admin@{SLUG}.example")
-        tenant = await lifecycle.get(SLUG)
-        log(f"seeding {n} customers in {scratch.settings.database_url}")
-        start = perf_counter()
-        await seed(db, tenant, n)
-        vacuum = await vacuum_analyze(db, tenant)
-        # The seed writes loans without LoanService: the daily rebuild fills the stored figures
-        # (ADR 0010) on analysed tables, as it would run, and its time is what that job costs.
-        rebuild_start = perf_counter()
-        stale = await rebuild_summaries(db, tenant)
-        rebuild_seconds = perf_counter() - rebuild_start
-        log(f"rebuilt the stored loan figures in {rebuild_seconds:.1f} s ({stale} rows)")
-        vacuum += await vacuum_analyze(db, tenant, ("customer_loan_summary",))
-        seed_seconds = perf_counter() - start
+        tenant, seeded = await prepare(args, scratch, comment)
         sizes = await table_sizes(db, tenant)
-        log(f"seeded in {seed_seconds:.0f} s (VACUUM ANALYZE {vacuum:.0f} s): {sizes}")
+        log(f"tenant: {sizes}")
         if args.seed_only:
             return []
 
         async with tenant_session(db, tenant) as session:
             admin_id = await session.scalar(
-                text("SELECT id FROM users WHERE email = :email"), {"email": created.admin_email}
+                text("SELECT id FROM users WHERE email = :email"), {"email": ADMIN_EMAIL}
             )
             officer_id = await session.scalar(
                 text("SELECT id FROM users WHERE email = 'officer1@bench.example'")
@@ -518,8 +572,7 @@ async def main(args: argparse.Namespace) -> list[Result]:
                     f"(record scope {principal.record_scope}), one tenant transaction per run; {count} "
                     f"customers match; {args.runs} runs after {args.warmup} warm-up, interleaved with "
                     f"the reference; reference = its p50 (ms), ratio = p50 / reference p50; throughput "
-                    f"in segments/s; tenant of {sizes}, seeded in {seed_seconds:.0f} s (of which "
-                    f"{rebuild_seconds:.0f} s rebuilding the stored loan figures, ADR 0010)",
+                    f"in segments/s; tenant of {sizes}, {seeded}",
                 )
                 measured.ratio = round(measured.p50_ms / reference.p50_ms, 3)
                 measured.met = measured.ratio <= TARGET_RATIO and measured.p50_ms < TARGET_P50_MS
@@ -543,6 +596,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--explain", action="store_true", help="print the service's plans to stderr")
     parser.add_argument("--seed-only", action="store_true", help="seed, print the sizes, measure nothing")
     parser.add_argument("--results", type=Path, default=RESULTS_PATH, help="JSON file to merge into")
+    parser.add_argument(
+        "--keep-database",
+        metavar="NAME",
+        help="seed into database NAME and keep it; a later run with the same NAME and --customers "
+        "reuses it (migrated to head) instead of seeding again",
+    )
+    parser.add_argument(
+        "--drop-database", metavar="NAME", help="drop a kept database and its roles, then exit"
+    )
     return parser.parse_args()
 
 

@@ -36,9 +36,15 @@ async def scratch_database(server_url: str, prefix: str = "tcrm_scratch") -> Asy
         yield ScratchDatabase(url=url, app_role=app_role)
     finally:
         async with server.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            await _drop_roles(conn, app_role)
+            await drop_database(conn, name, app_role)
         await server.dispose()
+
+
+async def drop_database(conn: AsyncConnection, name: str, app_role: str) -> None:
+    """Drop a database, then every tenant role granted to its app role, then that role (on an
+    AUTOCOMMIT connection to another database of the server)."""
+    await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    await _drop_roles(conn, app_role)
 
 
 async def _drop_roles(conn: AsyncConnection, app_role: str) -> None:
