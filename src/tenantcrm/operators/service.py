@@ -187,6 +187,23 @@ async def reset_mfa(db: Database, ring: KeyProvider, email: str) -> Enrolment:
     return Enrolment(email, secret, totp.provisioning_uri(secret, email))
 
 
+async def rewrap_totp_secrets(db: Database, ring: KeyProvider) -> int:
+    """Rewrap every operator's TOTP secret that the ring's current master key did not wrap
+    (`tenantcrm keys rotate-master`), so the previous master key can be retired; rerunnable."""
+    async with AsyncSession(db.admin_engine) as session, session.begin():
+        operators = (
+            await session.scalars(
+                select(Operator).where(Operator.totp_master_key_id != ring.key_id).with_for_update()
+            )
+        ).all()
+        for operator in operators:
+            secret = totp.unwrap_secret(
+                ring, str(operator.id), bytes(operator.totp_secret_wrapped), operator.totp_master_key_id
+            )
+            operator.totp_secret_wrapped, operator.totp_master_key_id = _wrap(ring, operator.id, secret)
+        return len(operators)
+
+
 # --- sign-in, step 1: the password ---
 
 

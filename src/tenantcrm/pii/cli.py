@@ -26,6 +26,7 @@ def register(subcommands: Any, command_error: type[Exception] | None = None) -> 
     error = command_error
 
     def rotate_master_command(settings: Settings, args: argparse.Namespace) -> int:
+        from tenantcrm.operators.service import rewrap_totp_secrets
         from tenantcrm.pii.keys import MasterKeyError, master_key_ring
         from tenantcrm.pii.rotation import rotate_master
         from tenantcrm.runtime import open_database
@@ -35,9 +36,13 @@ def register(subcommands: Any, command_error: type[Exception] | None = None) -> 
                 ring = master_key_ring(settings)
                 async with open_database(settings) as db:
                     rewrapped = await rotate_master(db, ring)
+                    # Operators' TOTP secrets are wrapped by the same ring (the console's MFA).
+                    operators = await rewrap_totp_secrets(db, ring)
             except MasterKeyError as exc:
                 raise error(str(exc)) from exc
-            _print_json({"master_key_id": ring.key_id, "rewrapped": rewrapped})
+            _print_json(
+                {"master_key_id": ring.key_id, "rewrapped": rewrapped, "operators_rewrapped": operators}
+            )
             return 0
 
         return asyncio.run(work())

@@ -209,3 +209,34 @@ def test_codes_match_their_step_within_one_step_of_drift():
     assert matching_step(secret, code, now + 90) is None
     assert matching_step(secret, "１２３４５６", now) is None  # full-width digits are not a code
     assert provisioning_uri(secret, "ops@platform.example").startswith("otpauth://totp/tenantcrm:")
+
+
+async def test_rotating_the_master_key_rewraps_totp_secrets(db):
+    import os
+
+    from tenantcrm.operators import totp
+    from tenantcrm.pii.keys import MasterKey, MasterKeyError, MasterKeyRing
+
+    old, new = MasterKey(os.urandom(32)), MasterKey(os.urandom(32))
+    email = f"rotate-{os.urandom(3).hex()}@platform.example"
+    enrolment = await service.create_operator(db, MasterKeyRing(old), email, "operator password 1")
+    assert await service.rewrap_totp_secrets(db, MasterKeyRing(new, (old,))) >= 1
+    assert await service.rewrap_totp_secrets(db, MasterKeyRing(new, (old,))) == 0  # rerun: nothing left
+    async with db.admin_engine.connect() as conn:
+        row = (
+            await conn.execute(
+                text(
+                    "SELECT id, totp_secret_wrapped, totp_master_key_id FROM platform.operators"
+                    " WHERE email = :e"
+                ),
+                {"e": email},
+            )
+        ).one()
+    assert row.totp_master_key_id == new.id
+    # The old key is no longer needed: the new one alone unwraps the same secret.
+    assert (
+        totp.unwrap_secret(MasterKeyRing(new), str(row.id), row.totp_secret_wrapped, new.id)
+        == enrolment.secret
+    )
+    with pytest.raises(MasterKeyError):
+        totp.unwrap_secret(MasterKeyRing(old), str(row.id), row.totp_secret_wrapped, new.id)
