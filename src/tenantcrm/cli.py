@@ -227,15 +227,23 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+DEMO_OPERATOR = "operator@demo.example"
+
+
 def demo(settings: Settings, args: argparse.Namespace) -> int:
     from tenantcrm.demo import ensure_demo_tenant
+    from tenantcrm.operators.service import ensure_demo_operator
+    from tenantcrm.pii.keys import master_key_ring
     from tenantcrm.runtime import open_database
 
     async def seed() -> Any:
         async with open_database(settings) as db:
-            return await ensure_demo_tenant(db, settings)
+            tenant = await ensure_demo_tenant(db, settings)
+            ring = master_key_ring(settings)
+            operator = await ensure_demo_operator(db, ring, DEMO_OPERATOR, tenant.password)
+            return tenant, operator
 
-    info = asyncio.run(seed())
+    info, operator = asyncio.run(seed())
     host, port = args.host or settings.host, args.port or settings.port
     print(
         f"\n  tenantcrm demo: http://{host}:{port}/t/{info.slug}/login\n"
@@ -243,7 +251,10 @@ def demo(settings: Settings, args: argparse.Namespace) -> int:
         f" password {info.password}\n"
         f"  GraphQL: curl -s http://{host}:{port}/graphql -H 'Authorization: Bearer"
         f" {info.api_token}' -H 'Content-Type: application/json'"
-        ' -d \'{"query": "{ customers(first: 3) { totalCount edges { node { name } } } }"}\'\n',
+        ' -d \'{"query": "{ customers(first: 3) { totalCount edges { node { name } } } }"}\'\n'
+        f"  platform console: http://{host}:{port}/platform/ as {operator.email}, password {info.password},\n"
+        f"  then a code from an authenticator app given the TOTP secret {operator.secret}\n"
+        f"  (demo only; a new secret every run): {operator.provisioning_uri}\n",
         file=sys.stderr,
     )
     if args.no_serve:

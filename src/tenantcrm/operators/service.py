@@ -187,6 +187,20 @@ async def reset_mfa(db: Database, ring: KeyProvider, email: str) -> Enrolment:
     return Enrolment(email, secret, totp.provisioning_uri(secret, email))
 
 
+async def ensure_demo_operator(db: Database, ring: KeyProvider, email: str, password: str) -> Enrolment:
+    """`tenantcrm demo` only: the demo's operator, created or re-enabled with this password and a
+    new TOTP secret on every run (the demo prints it; a real deployment never runs this)."""
+    async with AsyncSession(db.admin_engine) as session:
+        exists = await session.scalar(select(Operator.id).where(Operator.email == normalize_email(email)))
+    if exists is None:
+        return await create_operator(db, ring, email, password)
+    password_hash = await hash_password(password)
+    async with AsyncSession(db.admin_engine) as session, session.begin():
+        operator = await _account(session, email)
+        operator.password_hash, operator.status = password_hash, ACTIVE
+    return await reset_mfa(db, ring, email)
+
+
 async def rewrap_totp_secrets(db: Database, ring: KeyProvider) -> int:
     """Rewrap every operator's TOTP secret that the ring's current master key did not wrap
     (`tenantcrm keys rotate-master`), so the previous master key can be retired; rerunnable."""

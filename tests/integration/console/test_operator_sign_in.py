@@ -240,3 +240,15 @@ async def test_rotating_the_master_key_rewraps_totp_secrets(db):
     )
     with pytest.raises(MasterKeyError):
         totp.unwrap_secret(MasterKeyRing(old), str(row.id), row.totp_secret_wrapped, new.id)
+
+
+async def test_the_demo_operator_is_made_again_with_a_new_secret_each_run(client, db, settings):
+    from tenantcrm.pii.keys import master_key_ring
+
+    email = f"demo-{pyotp.random_base32()[:8].lower()}@platform.example"
+    first = await service.ensure_demo_operator(db, master_key_ring(settings), email, "demo-password")
+    await service.disable_operator(db, email)
+    second = await service.ensure_demo_operator(db, master_key_ring(settings), email, "demo-password")
+    assert second.secret != first.secret
+    demo = OperatorFixture(email, "demo-password", second.secret)
+    await console_sign_in(client, demo)  # enabled again, with the new secret
