@@ -51,12 +51,34 @@ clean:
 	rm -rf $(VENV) web/node_modules web/static/vendor
 
 # Benchmarks: JSON on stdout, merged into bench/results.json. Bench server: TENANTCRM_BENCH_DATABASE_URL
-# (an admin URL), else an embedded pgserver in a temporary folder. `make bench BENCH_TENANTS=1000`.
+# (an admin URL), else an embedded pgserver in a temporary folder. `make bench` runs the whole suite into
+# a fresh bench/results.json at sizes that take about 25 minutes on 2 cores; issue 8's sizes (about 90):
+#   make bench BENCH_TENANTS=1000 BENCH_OPS_TENANTS=1000 BENCH_IMPORT_ROWS=100000 \
+#     BENCH_SEGMENT_CUSTOMERS=1000000 BENCH_SPREAD_TENANTS=1000
 BENCH_TENANTS ?= 200
+BENCH_OPS_TENANTS ?= 100
+BENCH_IMPORT_ROWS ?= 20000
+BENCH_SEGMENT_CUSTOMERS ?= 100000
+BENCH_LIST_CUSTOMERS ?= 100000
+BENCH_PAGE_CUSTOMERS ?= 20000
+BENCH_SPREAD_TENANTS ?= 100
+POSTGRAPHILE := bench/postgraphile/node_modules/.package-lock.json
 
 .PHONY: bench
-bench: install ## provision tenants in a scratch database and measure tenant scoping
+bench: install $(POSTGRAPHILE) ## the benchmark suite of issue 8, end to end, into bench/results.json
+	rm -f bench/results.json
 	$(BIN)/python bench/tenant_scope.py --tenants $(BENCH_TENANTS)
+	$(BIN)/python bench/tenant_ops.py --tenants $(BENCH_OPS_TENANTS)
+	$(BIN)/python bench/import_rows.py --rows $(BENCH_IMPORT_ROWS)
+	$(BIN)/python bench/pii_cost.py
+	$(BIN)/python bench/segments.py --customers $(BENCH_SEGMENT_CUSTOMERS)
+	$(BIN)/python bench/graphql_list.py --customers $(BENCH_LIST_CUSTOMERS)
+	$(BIN)/python bench/customer_page.py --customers $(BENCH_PAGE_CUSTOMERS)
+	$(BIN)/python bench/spread.py --tenants $(BENCH_SPREAD_TENANTS)
+
+# PostGraphile 4, the peer of bench/graphql_list.py, pinned by its package.json and lock file.
+$(POSTGRAPHILE): bench/postgraphile/package.json bench/postgraphile/package-lock.json
+	cd bench/postgraphile && npm ci --no-audit --no-fund
 
 # One tenant of BENCH_CUSTOMERS customers with their loans; three segment shapes through SegmentService
 # against the same filters written by hand in SQL. `make bench-segments BENCH_CUSTOMERS=20000` to try it.

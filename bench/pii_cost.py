@@ -1,6 +1,7 @@
 """Cost of PII field encryption, decryption and blind indexing in-process (no database).
 
-Prints JSON; the reference is a plain SHA-256 of the same value measured in the same run.
+Prints JSON and merges it into bench/results.json; the reference is a plain SHA-256 of the same
+value measured in the same run.
 Usage: .venv/bin/python bench/pii_cost.py [--n 20000]
 """
 
@@ -13,6 +14,8 @@ import os
 import statistics
 import time
 import uuid
+
+from common import Result, write_results
 
 from tenantcrm.pii.cipher import TenantCipher
 
@@ -41,25 +44,22 @@ def main() -> None:
         "decrypt": per_call_us(lambda b: cipher.decrypt("customers", "national_id_enc", row, b), blobs),
         "blind_index": per_call_us(lambda v: cipher.blind_index("national_id", v), values),
     }
-    print(
-        json.dumps(
-            [
-                {
-                    "name": f"pii.{name}",
-                    "p50_ms": round(us / 1000, 5),
-                    "p99_ms": None,
-                    "throughput": round(1e6 / us),
-                    "reference": round(reference / 1000, 5),
-                    "ratio": round(us / reference, 2),
-                    "target": None,
-                    "met": None,
-                    "notes": f"median of 5 loops over {n} values, per call; reference: sha256 of the value",
-                }
-                for name, us in figures.items()
-            ],
-            indent=1,
-        )
-    )
+    entries = [
+        {
+            "name": f"pii.{name}",
+            "p50_ms": round(us / 1000, 5),
+            "p99_ms": None,
+            "throughput": round(1e6 / us),
+            "reference": round(reference / 1000, 5),
+            "ratio": round(us / reference, 2),
+            "target": None,
+            "met": None,
+            "notes": f"median of 5 loops over {n} values, per call; reference: sha256 of the value",
+        }
+        for name, us in figures.items()
+    ]
+    write_results([Result(**entry) for entry in entries])  # bench/results.json, like the other benches
+    print(json.dumps(entries, indent=1))
 
 
 if __name__ == "__main__":
