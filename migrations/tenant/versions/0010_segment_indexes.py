@@ -42,10 +42,10 @@ INDEXES = (
         ("customers_credit_score", ["credit_score"]),
     ),
     (
-        "customers_owner_grade_score",
+        "customers_owner_created_at_id",
         "customers",
-        ["owner_id"],
-        ["id", "credit_grade", "credit_score"],
+        ["owner_id", "created_at", "id"],
+        ["credit_grade", "credit_score"],
         ("customers_owner_id", ["owner_id"]),
     ),
 )
