@@ -108,6 +108,50 @@ def tenants_migrate(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_with_lifecycle(settings, work))
 
 
+def _quota_value(flag: str, text: str | None) -> Any:
+    """A quota as given on the command line: a whole number, `none` for no limit, or unchanged."""
+    from tenantcrm.tenancy.quotas import KEEP
+
+    if text is None:
+        return KEEP
+    if text.strip().lower() == "none":
+        return None
+    if not (text.strip().isascii() and text.strip().isdigit()):
+        raise CommandError(f"{flag} takes a whole number of 0 or more, or none")
+    return int(text)
+
+
+def tenants_quota(settings: Settings, args: argparse.Namespace) -> int:
+    from tenantcrm.tenancy.quotas import KEEP, get_quotas, set_quotas
+    from tenantcrm.validation import InvalidInput
+
+    changes = {
+        "users": _quota_value("--users", args.users),
+        "customers": _quota_value("--customers", args.customers),
+        "storage_mb": _quota_value("--storage-mb", args.storage_mb),
+    }
+
+    async def work(lifecycle: Any) -> int:
+        tenant = await lifecycle.get(args.slug)
+        try:
+            quotas = (
+                await set_quotas(lifecycle.db, tenant, **changes)
+                if any(v is not KEEP for v in changes.values())
+                else await get_quotas(lifecycle.db, tenant)
+            )
+        except InvalidInput as invalid:
+            raise CommandError(f"{invalid.errors[0].field}: {invalid.errors[0].text()}") from invalid
+        if args.json:
+            _print_json({"slug": tenant.slug, **quotas.as_dict()})
+        else:
+            for name, entry in quotas.as_dict().items():
+                limit = "no limit" if entry["limit"] is None else entry["limit"]
+                print(f"{name:<12} {entry['used']} / {limit}")
+        return 0
+
+    return asyncio.run(_with_lifecycle(settings, work))
+
+
 def tenants_backup(settings: Settings, args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -174,10 +218,15 @@ def users_create(settings: Settings, args: argparse.Namespace) -> int:
         try:
             async with tenant_session(lifecycle.db, tenant) as session:
                 created = await create_user_record(
-                    session, email=args.email, role=args.role, password=args.password, actor_label="cli"
+                    session,
+                    tenant,
+                    email=args.email,
+                    role=args.role,
+                    password=args.password,
+                    actor_label="cli",
                 )
         except InvalidInput as invalid:
-            raise CommandError(f"{invalid.errors[0].field}: {invalid.errors[0].message}") from invalid
+            raise CommandError(f"{invalid.errors[0].field}: {invalid.errors[0].text()}") from invalid
         result = {"email": created.email, "role": created.role}
         if created.password:
             result["password"] = created.password
@@ -308,6 +357,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="tenants migrated at once with --all (1; more pays only where the database has its own cores)",
     )
     migrate.set_defaults(run=tenants_migrate)
+    quota = tenant_commands.add_parser(
+        "quota", help="show a tenant's quotas and usage, or set them (N, or none for no limit)"
+    )
+    quota.add_argument("slug")
+    for flag in ("--users", "--customers", "--storage-mb"):
+        quota.add_argument(flag, metavar="N")
+    quota.add_argument("--json", action="store_true")
+    quota.set_defaults(run=tenants_quota)
     backup = tenant_commands.add_parser("backup", help="write a tenant's data, wrapped keys and registry row")
     backup.add_argument("slug")
     backup.add_argument("file")

@@ -16,6 +16,8 @@ from tenantcrm.auth.passwords import generate_password, password_problem
 from tenantcrm.auth.permissions import ALL_PERMISSIONS, RECORD_SCOPES, Principal
 from tenantcrm.auth.service import create_api_token, find_user_by_email, normalize_email, upsert_user
 from tenantcrm.messages import N_
+from tenantcrm.tenancy import quotas
+from tenantcrm.tenancy.tenant import Tenant
 from tenantcrm.validation import FieldError, InvalidInput, parse_uuid
 
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -74,6 +76,7 @@ def _refuse(field_name: str, code: str, message: str) -> InvalidInput:
 
 async def create_user_record(
     session: AsyncSession,
+    tenant: Tenant,
     *,
     email: str,
     role: str,
@@ -84,7 +87,8 @@ async def create_user_record(
     actor_label: str | None = None,
 ) -> NewUser:
     """Create a user and audit it (the CLI and the settings page both come here); refuses
-    duplicates. `actor` is the admin acting; the CLI passes none and names itself."""
+    duplicates and a user beyond the tenant's quota. `actor` is the admin acting; the CLI passes
+    none and names itself."""
     email = normalize_email(email)
     if not EMAIL.fullmatch(email):
         raise _refuse("email", "invalid_email", N_("Enter a valid e-mail address."))
@@ -94,6 +98,7 @@ async def create_user_record(
         raise InvalidInput([FieldError("password", "weak_password", problem)])
     if not await session.scalar(select(Role.id).where(Role.name == role)):
         raise _refuse("role", "unknown_role", N_("Unknown role."))
+    await quotas.check_users(session, tenant)
     generated = password is None
     password = password or generate_password()
     user = await upsert_user(session, email=email, password=password, role=role, display_name=display_name)
@@ -152,6 +157,7 @@ class AccessAdminService:
             await self._team(team_id)
         created = await create_user_record(
             self.session,
+            self.principal.tenant,
             email=email,
             role=role,
             display_name=display_name,
@@ -207,6 +213,8 @@ class AccessAdminService:
         if user.id == self.principal.user_id:
             raise _refuse("status", "own_status", N_("You cannot disable yourself."))
         await self._within_own_rights(user.role_id)
+        if status != "disabled" and user.status == "disabled":  # an enabled user takes a place again
+            await quotas.check_users(self.session, self.principal.tenant)
         user.status = "disabled" if status == "disabled" else "active"
         await self._audit(audit.PERMISSION_CHANGE, "user", user.id, {"status": user.status})
         if user.status == "disabled":

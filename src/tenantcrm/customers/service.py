@@ -32,6 +32,7 @@ from tenantcrm.pii.masking import (
     normalize_national_id,
     normalize_phone,
 )
+from tenantcrm.tenancy import quotas
 from tenantcrm.validation import FieldError, InvalidInput, parse_uuid
 
 MAX_PAGE_SIZE = 100
@@ -283,6 +284,7 @@ class CustomerService:
     async def create_customer(self, data: Mapping[str, Any]) -> Customer:
         self.principal.require(CUSTOMERS_WRITE)
         values = validate_customer(data)
+        await quotas.check_customers(self.session, self.principal.tenant)
         pii = {name: values.pop(name) for name in PII_FIELDS}
         customer = Customer(
             id=uuid.uuid4(), owner_id=self.principal.user_id, team_id=self.principal.team_id, **values

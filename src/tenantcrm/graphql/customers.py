@@ -24,8 +24,15 @@ from tenantcrm.customers.service import (
 from tenantcrm.graphql.collateral import Collateral
 from tenantcrm.graphql.common import PageInfo, check_page_size, input_values
 from tenantcrm.graphql.context import GraphQLContext
-from tenantcrm.graphql.errors import FieldError, InputError, NotFoundError, PermissionError
+from tenantcrm.graphql.errors import (
+    FieldError,
+    InputError,
+    NotFoundError,
+    PermissionError,
+    QuotaExceededError,
+)
 from tenantcrm.graphql.loans import Loan
+from tenantcrm.tenancy.quotas import QuotaExceeded
 from tenantcrm.validation import InvalidInput
 
 if TYPE_CHECKING:
@@ -355,7 +362,7 @@ class UpdateCustomerInput:
 
 
 CreateCustomerResult = Annotated[
-    Customer | InputError | PermissionError, strawberry.union("CreateCustomerResult")
+    Customer | InputError | PermissionError | QuotaExceededError, strawberry.union("CreateCustomerResult")
 ]
 
 
@@ -438,6 +445,8 @@ class CustomerMutations:
         service = CustomerService(ctx.session, ctx.principal, ctx.cipher)
         try:
             row = await ctx.write(lambda: service.create_customer(input_values(input)))
+        except QuotaExceeded as exceeded:
+            return QuotaExceededError.from_exceeded(exceeded)
         except InvalidInput as invalid:
             return InputError.from_invalid(invalid)
         except PermissionDenied as denied:

@@ -7,6 +7,7 @@ from graphql import GraphQLError
 
 from tenantcrm.auth.permissions import PermissionDenied
 from tenantcrm.customers.service import InvalidCursor
+from tenantcrm.tenancy.quotas import QuotaExceeded
 from tenantcrm.validation import InvalidInput
 
 
@@ -50,6 +51,23 @@ class PermissionError:
     @classmethod
     def from_denied(cls, denied: PermissionDenied) -> PermissionError:
         return cls(message=f"missing permission {denied.permission}", permission=denied.permission)
+
+
+@strawberry.type(description="The institution is at one of its quotas; nothing was saved.")
+class QuotaExceededError:
+    message: str
+    quota: str = strawberry.field(description="users, customers or storageMb")
+    limit: int
+    used: int = strawberry.field(description="What the institution uses now (MB for storageMb).")
+
+    @classmethod
+    def from_exceeded(cls, exceeded: QuotaExceeded) -> QuotaExceededError:
+        return cls(
+            message=exceeded.errors[0].text(),
+            quota=camel(exceeded.resource),
+            limit=exceeded.limit,
+            used=exceeded.usage,
+        )
 
 
 class PublicError(GraphQLError):

@@ -102,6 +102,8 @@ def register(subcommands: Any, command_error: type[Exception]) -> None:
                 )
                 for problem in problems[:PROBLEMS_SHOWN]:
                     print(f"  row {problem['row']} {problem['field']}: {problem['problem']}")
+            if job.status == "failed" and job.error:
+                print(f"error: {job.error}", file=sys.stderr)
             return 0 if job.status == "done" else 1
 
         return asyncio.run(work())

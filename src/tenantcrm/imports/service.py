@@ -62,6 +62,7 @@ from tenantcrm.loans.schedule import build_schedule
 from tenantcrm.loans.service import refresh_summaries
 from tenantcrm.messages import N_
 from tenantcrm.pii.cipher import TenantCipher, version_of
+from tenantcrm.tenancy import quotas
 from tenantcrm.tenancy.session import tenant_session
 from tenantcrm.tenancy.tenant import Tenant
 from tenantcrm.validation import FieldError, InvalidInput, parse_uuid
@@ -415,6 +416,8 @@ class ImportService:
                     )
                 ]
             )
+        if self.principal is not None and job.valid_rows:  # early word on the page; commit() decides
+            await quotas.check_customers(self.session, self.principal.tenant, job.valid_rows)
         job.mode, job.status, job.error, job.updated_at = mode, COMMITTING, None, _now()
         return job
 
@@ -950,6 +953,12 @@ async def commit(
         if job.mode == "all_or_nothing" and job.problem_rows:
             await service._finish(job, FAILED, PROBLEMS_REFUSED)
             return job
+        if job.valid_rows:
+            try:  # before anything is written: every valid row becomes a customer
+                await quotas.check_customers(session, tenant, job.valid_rows)
+            except quotas.QuotaExceeded as exceeded:
+                await service._finish(job, FAILED, quotas.IMPORT_REFUSED[exceeded.resource])
+                return job
         counts = await service._create(job, await service._cipher())
         job.created_rows = counts["customers"]
         await audit.record(

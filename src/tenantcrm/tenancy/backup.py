@@ -237,6 +237,9 @@ async def backup(lifecycle: TenantLifecycle, slug: str, path: Path) -> BackupSum
                         "name": registry.name,
                         "plan": registry.plan,
                         "status": registry.status,
+                        "max_users": registry.max_users,
+                        "max_customers": registry.max_customers,
+                        "max_storage_mb": registry.max_storage_mb,
                         "created_at": registry.created_at.isoformat(),
                     },
                     "schema_revision": revision,
@@ -299,6 +302,10 @@ def _open_backup(path: Path) -> tuple[zipfile.ZipFile, dict[str, Any]]:
         archive.close()
         raise BackupError(f"backup format version {manifest.get('format_version')!r} is not supported")
     return archive, manifest
+
+
+def _quota(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 10**12 else None
 
 
 def _known_revision(revision: str) -> None:
@@ -369,6 +376,10 @@ async def restore(lifecycle: TenantLifecycle, path: Path, as_slug: str | None = 
                         slug=slug,
                         name=source["name"],
                         plan=source.get("plan") or "standard",
+                        # The copy keeps its source's quotas (older backups have none: no limit).
+                        **{
+                            q: _quota(source.get(q)) for q in ("max_users", "max_customers", "max_storage_mb")
+                        },
                         status=PROVISIONING,
                         schema_name=schema,
                     )

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from tenantcrm.database import Database
 from tenantcrm.tenancy.models import TenantRow
 from tenantcrm.tenancy.session import unscoped_platform_session
-from tenantcrm.tenancy.tenant import SLUG_PATTERN, TENANT_ID_PATTERN, Tenant
+from tenantcrm.tenancy.tenant import SLUG_PATTERN, TENANT_ID_PATTERN, QuotaLimits, Tenant
 
 
 def to_tenant(row: TenantRow) -> Tenant:
@@ -18,6 +18,7 @@ def to_tenant(row: TenantRow) -> Tenant:
         status=row.status,
         schema=row.schema_name,
         schema_version=row.schema_version,
+        limits=QuotaLimits(row.max_users, row.max_customers, row.max_storage_mb),
     )
 
 

@@ -16,6 +16,18 @@ TENANT_ID_PATTERN = re.compile(r"^[0-9a-f]{16}$")
 
 
 @dataclass(frozen=True, slots=True)
+class QuotaLimits:
+    """A tenant's quotas from the registry (p0003); None is no limit."""
+
+    users: int | None = None
+    customers: int | None = None
+    storage_mb: int | None = None
+
+
+NO_LIMITS = QuotaLimits()
+
+
+@dataclass(frozen=True, slots=True)
 class Tenant:
     id: str
     slug: str
@@ -24,6 +36,8 @@ class Tenant:
     schema: str
     schema_version: str | None = None
     """The tenant migration the registry records for its schema."""
+    limits: QuotaLimits = NO_LIMITS
+    """As the registry row read for this request or job had them; enforcement uses these."""
 
     @property
     def active(self) -> bool:
