@@ -203,7 +203,12 @@ async def ensure_demo_operator(db: Database, ring: KeyProvider, email: str, pass
 
 async def rewrap_totp_secrets(db: Database, ring: KeyProvider) -> int:
     """Rewrap every operator's TOTP secret that the ring's current master key did not wrap
-    (`tenantcrm keys rotate-master`), so the previous master key can be retired; rerunnable."""
+    (`tenantcrm keys rotate-master`), so the previous master key can be retired; rerunnable.
+
+    Secrets no configured key can unwrap are left as they are and reported in one error after the
+    others are rewrapped (`operators reset-mfa` gives such an operator a new one).
+    """
+    rewrapped, failures = 0, []
     async with AsyncSession(db.admin_engine) as session, session.begin():
         operators = (
             await session.scalars(
@@ -211,11 +216,21 @@ async def rewrap_totp_secrets(db: Database, ring: KeyProvider) -> int:
             )
         ).all()
         for operator in operators:
-            secret = totp.unwrap_secret(
-                ring, str(operator.id), bytes(operator.totp_secret_wrapped), operator.totp_master_key_id
-            )
+            try:
+                secret = totp.unwrap_secret(
+                    ring, str(operator.id), bytes(operator.totp_secret_wrapped), operator.totp_master_key_id
+                )
+            except MasterKeyError:
+                failures.append(operator.email)
+                continue
             operator.totp_secret_wrapped, operator.totp_master_key_id = _wrap(ring, operator.id, secret)
-        return len(operators)
+            rewrapped += 1
+    if failures:
+        raise MasterKeyError(
+            f"rewrapped {rewrapped} operator TOTP secrets; {len(failures)} could not be unwrapped"
+            f" (first: {failures[0]}; give them a new one with operators reset-mfa)"
+        )
+    return rewrapped
 
 
 # --- sign-in, step 1: the password ---
@@ -423,20 +438,10 @@ async def record_event(
     await session.flush()
 
 
-async def record(
-    db: Database,
-    *,
-    operator: OperatorPrincipal | None,
-    action: str,
-    actor_label: str | None = None,
-    tenant: Tenant | None = None,
-    details: Mapping[str, Any] | None = None,
-) -> None:
-    """`record_event` in a transaction of its own, as the application role."""
+async def record(db: Database, **event: Any) -> None:
+    """`record_event` (same keywords) in a transaction of its own, as the application role."""
     async with unscoped_platform_session(db) as session:
-        await record_event(
-            session, operator=operator, action=action, actor_label=actor_label, tenant=tenant, details=details
-        )
+        await record_event(session, **event)
 
 
 @dataclass(frozen=True)

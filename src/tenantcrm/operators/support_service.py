@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import ColumnElement, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantcrm.audit import service as audit
@@ -41,7 +41,8 @@ ENTITY = "support_access"
 _LOCK = text("SELECT pg_advisory_xact_lock(hashtext('tenantcrm.support'), hashtext(:tenant))")
 
 
-def _live(now: datetime):  # type: ignore[no-untyped-def]
+def _live(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """A grant in force at `now`: not revoked, started, not yet ended."""
     return (
         SupportGrant.revoked_at.is_(None),
         SupportGrant.starts_at <= now,
@@ -139,14 +140,7 @@ class SupportAccessService:
         # the append-only chain.
         savepoint = await self.session.begin_nested()
         try:
-            await audit.record(
-                self.session,
-                actor=self.principal,
-                action="grant",
-                entity_type=ENTITY,
-                entity_id=str(grant_id),
-                changes={"hours": period, "ends_at": ends_at},
-            )
+            await self._audit("grant", grant_id, {"hours": period, "ends_at": ends_at})
             row = await self._insert(grant_id, reason, now, ends_at, period)
         except BaseException:
             await savepoint.rollback()
@@ -215,15 +209,18 @@ class SupportAccessService:
                     details={"grant": grant_id},
                 )
         for grant_id in ended:
-            await audit.record(
-                self.session,
-                actor=self.principal,
-                action="revoke",
-                entity_type=ENTITY,
-                entity_id=str(grant_id),
-                changes={},
-            )
+            await self._audit("revoke", grant_id, {})
         return len(ended)
+
+    async def _audit(self, action: str, grant_id: uuid.UUID, changes: dict[str, object]) -> None:
+        await audit.record(
+            self.session,
+            actor=self.principal,
+            action=action,
+            entity_type=ENTITY,
+            entity_id=str(grant_id),
+            changes=changes,
+        )
 
 
 def _view(row: SupportGrant, granted_by: str) -> GrantView:

@@ -15,6 +15,7 @@ from tenantcrm.tenancy import migrations
 from tenantcrm.tenancy.session import tenant_session
 from tests.conftest import make_tenant, principal_of, web_sign_in
 from tests.integration.console.helpers import console_sign_in, csrf, events, make_operator
+from tests.integration.tenancy.test_cli import tenant_row
 
 
 @pytest.fixture
@@ -27,13 +28,6 @@ async def console(client, operator):
     """The test client, signed in to the console."""
     await console_sign_in(client, operator)
     return client
-
-
-async def _registry(db, slug: str):
-    async with db.admin_engine.connect() as conn:
-        return (
-            await conn.execute(text("SELECT * FROM platform.tenants WHERE slug = :s"), {"s": slug})
-        ).first()
 
 
 async def test_the_list_shows_figures_and_never_personal_data(console, db, settings, lifecycle):
@@ -84,30 +78,30 @@ async def test_provision_suspend_resume_and_delete_from_the_console(console, cli
     password = re.search(r'id="admin-password" class="secret" readonly value="([^"]+)"', created.text).group(
         1
     )
-    assert (await _registry(db, slug)).status == "active"
+    assert (await tenant_row(db, slug)).status == "active"
 
     # The first admin signs in with the password shown once (same browser, its own cookie).
     login = await web_sign_in(client, slug, "boss@console.example", password)
     assert login.status_code == 303
 
     suspended = await console.post(f"/platform/tenants/{slug}/suspend", data={"_csrf_token": csrf(console)})
-    assert suspended.status_code == 303 and (await _registry(db, slug)).status == "suspended"
+    assert suspended.status_code == 303 and (await tenant_row(db, slug)).status == "suspended"
     assert (await console.get(f"/t/{slug}/customers")).status_code == 403  # the tenant's users are out
     resumed = await console.post(f"/platform/tenants/{slug}/resume", data={"_csrf_token": csrf(console)})
-    assert resumed.status_code == 303 and (await _registry(db, slug)).status == "active"
+    assert resumed.status_code == 303 and (await tenant_row(db, slug)).status == "active"
 
     refused = await console.post(
         f"/platform/tenants/{slug}/delete", data={"confirm": slug + "x", "_csrf_token": csrf(console)}
     )
     assert refused.status_code == 422
     assert 'aria-invalid="true"' in refused.text
-    assert (await _registry(db, slug)) is not None
+    assert (await tenant_row(db, slug)) is not None
     deleted = await console.post(
         f"/platform/tenants/{slug}/delete",
         data={"confirm": slug, "_csrf_token": csrf(console)},
     )
     assert deleted.status_code == 303 and deleted.headers["location"] == "/platform/"
-    assert (await _registry(db, slug)) is None
+    assert (await tenant_row(db, slug)) is None
     async with db.admin_engine.connect() as conn:
         schemas = await conn.scalar(
             text(
@@ -137,13 +131,13 @@ async def test_provisioning_refuses_bad_input_and_writes_nothing(console, db, te
         data={"slug": tenant_a.slug, "name": "x", "admin_email": "a@b.example", "_csrf_token": csrf(console)},
     )
     assert taken.status_code == 422 and 'id="slug-error"' in taken.text
-    assert (await _registry(db, "not-a-slug")) is None
+    assert (await tenant_row(db, "not-a-slug")) is None
 
 
 async def test_console_forms_need_the_csrf_token(console, tenant_a, db):
     response = await console.post(f"/platform/tenants/{tenant_a.slug}/suspend", data={})
     assert response.status_code == 403
-    assert (await _registry(db, tenant_a.slug)).status == "active"
+    assert (await tenant_row(db, tenant_a.slug)).status == "active"
 
 
 async def test_an_unknown_tenant_is_not_found(console):
