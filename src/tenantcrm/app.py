@@ -43,6 +43,7 @@ from tenantcrm.web.loans import LoanPages
 from tenantcrm.web.rendering import page
 from tenantcrm.web.retention import RetentionPages
 from tenantcrm.web.risk import RiskPages
+from tenantcrm.web.saved_views import SavedViewPages
 from tenantcrm.web.scope import provide_web_scope
 from tenantcrm.web.segments import SegmentPages
 from tenantcrm.web.settings import SettingsPages
@@ -121,6 +122,7 @@ def create_app(settings: Settings, admin_url: str, *, database: Database | None 
             SignInController,
             LanguagePages,
             CustomerPages,
+            SavedViewPages,
             DashboardPages,
             DeveloperPages,
             CollateralPages,

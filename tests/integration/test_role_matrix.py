@@ -50,6 +50,7 @@ from tenantcrm.loans.service import LoanService
 from tenantcrm.pii.keys import master_key_ring
 from tenantcrm.pii.store import cipher_for, cipher_source
 from tenantcrm.risk.case_service import RiskCaseService
+from tenantcrm.saved_views.service import SavedViewService
 from tenantcrm.segments.service import SegmentService
 from tenantcrm.settings import REPO_ROOT
 from tenantcrm.tenancy.session import tenant_session
@@ -765,6 +766,14 @@ def _new_segment(w: World, role: str, target: str | None) -> dict[str, Any]:
     }
 
 
+def _new_view(w: World, role: str, target: str | None) -> dict[str, Any]:
+    return {"name": f"matrix page {role}", "cols": ["name", "status"], "sort": "name", "direction": "asc"}
+
+
+def _default_view(w: World, role: str, target: str | None) -> dict[str, Any]:
+    return {"default": "on"}
+
+
 def _risk_customer(w: World, role: str, target: str | None) -> dict[str, Any]:
     return {"customer": str(w.customer(role, target or "own").id)}
 
@@ -842,6 +851,9 @@ class Lending:
     risk_measures: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)  # by customer's case
     # The manager's segments, shared with its team: one the pages read, one the delete row removes.
     segments: dict[str, uuid.UUID] = field(default_factory=dict)
+    # Saved list views by (acting role, target): "own" to make default, "doomed" to delete, and
+    # "other", somebody else's (the admin's, or the viewer's for the admin).
+    views: dict[tuple[str, str], uuid.UUID] = field(default_factory=dict)
 
 
 @pytest.fixture(scope="module")
@@ -897,6 +909,12 @@ async def lending(world: World, db) -> Lending:
                     {"name": f"matrix {name}", "shared": True, "filter": {"and": []}}
                 )
             ).id
+        for role in ROLES:
+            views = SavedViewService(session, await principal_of(db, world.tenant, world.emails[role]))
+            for name in ("own", "doomed"):
+                book.views[(role, name)] = (await views.create("customers", {"name": f"matrix {name}"})).id
+        for role in ROLES:
+            book.views[(role, "other")] = book.views[("viewer" if role == "admin" else "admin", "own")]
     return book
 
 
@@ -919,6 +937,8 @@ FORMS: dict[tuple[str, str], Form] = {
     ("POST", "/t/{slug}/customers"): _search,
     ("POST", "/t/{slug}/customers/new"): _new_customer,
     ("POST", "/t/{slug}/segments/new"): _new_segment,
+    ("POST", "/t/{slug}/customers/views"): _new_view,
+    ("POST", "/t/{slug}/customers/views/{view_id}/default"): _default_view,
     ("POST", "/t/{slug}/customers/{customer_id}/edit"): _edit_customer,
     ("POST", "/t/{slug}/customers/{customer_id}/reveal"): _reveal,
     ("POST", "/t/{slug}/settings/users"): _invite,
@@ -982,6 +1002,14 @@ PAGES: tuple[Page, ...] = (
     Page("GET",  "/t/{slug}/developers/schema.graphql",           (200, 200, 200, 200, 200, 200)),
     Page("POST", "/t/{slug}/customers",                           (303, 303, 303, 303, 303, 303)),
     Page("GET",  "/t/{slug}/customers/new",                       (200, 200, 200, 403, 403, 403)),
+    # Saved list views: everyone who reads customers keeps views of their own, and nobody
+    # reaches another user's (not found, as for a missing one).
+    Page("GET",  "/t/{slug}/customers/views",                     (200, 200, 200, 200, 200, 200)),
+    Page("POST", "/t/{slug}/customers/views",                     (303, 303, 303, 303, 303, 303)),
+    Page("POST", "/t/{slug}/customers/views/{view_id}/default",   (303, 303, 303, 303, 303, 303), "own"),
+    Page("POST", "/t/{slug}/customers/views/{view_id}/default",   (404, 404, 404, 404, 404, 404), "other"),
+    Page("POST", "/t/{slug}/customers/views/{view_id}/delete",    (303, 303, 303, 303, 303, 303), "doomed"),
+    Page("POST", "/t/{slug}/customers/views/{view_id}/delete",    (404, 404, 404, 404, 404, 404), "other"),
     Page("POST", "/t/{slug}/customers/new",                       (303, 303, 303, 403, 403, 403)),
     Page("GET",  "/t/{slug}/customers/{customer_id}",             (200, 200, 200, 200, 200, 200), "own"),
     Page("GET",  "/t/{slug}/customers/{customer_id}",             (200, 200, 200, 200, 200, 200), "team"),
@@ -1233,6 +1261,8 @@ def _path(page: Page, world: World, role: str, lending: Lending) -> str:
         customer_id = world.customer(role, page.target or "own").id
         values["follow_up_id"] = str(lending.follow_ups[customer_id])
         values["complaint_id"] = str(lending.complaints[customer_id])
+    if "view_id" in names:
+        values["view_id"] = str(lending.views[(role, page.target or "own")])
     if "segment_id" in names:
         values["segment_id"] = str(lending.segments[page.target or "shared"])
     if "token_id" in names:

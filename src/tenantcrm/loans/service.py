@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from tenantcrm.audit import service as audit
 from tenantcrm.auth.permissions import CUSTOMERS_READ, LOANS_CLASSIFY, LOANS_WRITE, Principal
@@ -57,6 +58,9 @@ from tenantcrm.messages import N_
 from tenantcrm.validation import FieldError, InvalidInput, parse_uuid
 
 STATUSES = ("active", "settled", "written_off", "cancelled")
+# Orders of the portfolio, each paged on (key, id) with its index: loans_created_at_id (t0004),
+# loans_amount_id (t0011).
+LOAN_SORTS = ("created_at", "amount")
 DEFAULT_PAGE_SIZE = 25
 MAX_PAGE_SIZE = 100
 ZERO = Decimal("0.00")
@@ -500,10 +504,16 @@ class LoanService:
         as_of: date | None = None,
         first: int | None = None,
         after: str | None = None,
+        sort: str = "created_at",
+        descending: bool = True,
     ) -> LoanPage:
-        """The portfolio: loans in scope, newest first, with arrears as of a date, filterable by
-        status, classification and arrears bucket; keyset pages (the cursor is a loan id)."""
+        """The portfolio: loans in scope, newest first unless `sort` (LOAN_SORTS) says otherwise,
+        with arrears as of a date, filterable by status, classification and arrears bucket; keyset
+        pages (the cursor is a loan id: its sort value is read again, so any order can use it)."""
         self.principal.require(CUSTOMERS_READ)
+        if sort not in LOAN_SORTS:
+            raise ValueError(f"unknown loan order {sort}")
+        key = getattr(Loan, sort)
         flt = filter or LoanFilter()
         as_of = as_of or date.today()
         size = DEFAULT_PAGE_SIZE if first is None else min(max(int(first), 1), MAX_PAGE_SIZE)
@@ -539,11 +549,12 @@ class LoanService:
                 raise InvalidInput(
                     [FieldError("after", "invalid_cursor", N_("Choose one of the listed values."))]
                 )
-            anchor_at = select(Loan.created_at).where(Loan.id == anchor).scalar_subquery()
-            statement = statement.where(tuple_(Loan.created_at, Loan.id) < tuple_(anchor_at, literal(anchor)))
-        result = await self.session.execute(
-            statement.order_by(Loan.created_at.desc(), Loan.id.desc()).limit(size + 1)
-        )
+            other = aliased(Loan)
+            anchor_key = select(getattr(other, sort)).where(other.id == anchor).scalar_subquery()
+            position, boundary = tuple_(key, Loan.id), tuple_(anchor_key, literal(anchor))
+            statement = statement.where(position < boundary if descending else position > boundary)
+        ordering = (key.desc(), Loan.id.desc()) if descending else (key.asc(), Loan.id.asc())
+        result = await self.session.execute(statement.order_by(*ordering).limit(size + 1))
         rows = [
             LoanRow(loan, name, Decimal(outstanding), int(days), Decimal(overdue), next_due)
             for loan, name, outstanding, days, overdue, next_due in result.all()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -41,6 +42,8 @@ from tenantcrm.loans.schedule import METHODS
 from tenantcrm.loans.service import LoanFilter, LoanService
 from tenantcrm.risk.case_service import RiskCaseService
 from tenantcrm.risk.warning_service import WarningService
+from tenantcrm.saved_views.models import SavedView
+from tenantcrm.saved_views.service import SavedViewService, spec_for
 from tenantcrm.settings import Settings
 from tenantcrm.timeline.service import TimelineService
 from tenantcrm.validation import InvalidInput
@@ -74,6 +77,17 @@ TABS = ("profile", "financials", "collateral", "loans", "timeline", "complaints"
 OLDER_TARGET = "timeline-older"
 CUSTOMER_LOANS_SHOWN = 100
 CUSTOMER_COMPLAINTS_SHOWN = 100
+CUSTOMER_LIST = spec_for("customers")
+
+
+def _columns(raw: Any) -> tuple[str, ...]:
+    """Columns as the URL (`cols=a,b`) or the form (one `cols` per box) name them; unknown names
+    are dropped, the required ones added, and nothing chosen means the standard columns."""
+    names = raw.split(",") if isinstance(raw, str) else list(raw or ())
+    chosen = {name for name in names if name in CUSTOMER_LIST.columns}
+    if not chosen:
+        return CUSTOMER_LIST.default_columns
+    return tuple(c for c in CUSTOMER_LIST.columns if c in chosen or c in CUSTOMER_LIST.required)
 
 
 @dataclass(frozen=True)
@@ -85,6 +99,7 @@ class ListView:
     status: str = ""
     sort: str = "created_at"
     direction: str = "desc"
+    columns: tuple[str, ...] = CUSTOMER_LIST.default_columns
 
     @classmethod
     def from_values(cls, values: dict[str, Any]) -> ListView:
@@ -94,7 +109,22 @@ class ListView:
             status=v if (v := str(values.get("status") or "")) in STATUSES else "",
             sort=v if (v := str(values.get("sort") or "")) in SORT_FIELDS else "created_at",
             direction="asc" if values.get("direction") == "asc" else "desc",
+            columns=_columns(values.get("columns")),
         )
+
+    @classmethod
+    def from_saved(cls, saved: SavedView) -> ListView:
+        return cls.from_values(
+            {
+                **saved.filters,
+                "sort": saved.sort,
+                "direction": "desc" if saved.descending else "asc",
+                "columns": saved.columns,
+            }
+        )
+
+    def without_search(self) -> ListView:
+        return dataclasses.replace(self, search="")
 
     def query(self, secret_key: str, audience: str, **extra: str) -> str:
         params: dict[str, str] = {}
@@ -105,6 +135,8 @@ class ListView:
         if self.status:
             params["status"] = self.status
         params["sort"], params["direction"] = self.sort, self.direction
+        if self.columns != CUSTOMER_LIST.default_columns:
+            params["cols"] = ",".join(self.columns)
         params.update({k: v for k, v in extra.items() if v})
         return urlencode(params)
 
@@ -258,59 +290,82 @@ async def render_customer(
     )
 
 
+async def render_list(
+    request: Request,
+    scope: WebScope,
+    view: ListView,
+    after: str | None = None,
+    before: str | None = None,
+    *,
+    status_code: int = 200,
+    view_values: dict[str, Any] | None = None,
+    view_errors: InvalidInput | None = None,
+) -> Response:
+    """The customer list (or, for htmx aimed at it, its results) with the saved views bar; a
+    refused "save view" form comes back in `view_values` and `view_errors`."""
+    settings: Settings = request.app.state.settings
+    base = f"/t/{scope.tenant.slug}/customers"
+    service = _service(scope)
+    saved_views = await SavedViewService(scope.session, scope.principal).views("customers")
+    flt = CustomerFilter(
+        search=view.search or None, risk_level=view.risk_level or None, status=view.status or None
+    )
+    order = CustomerOrder(view.sort, view.direction == "desc")
+    try:
+        result = await service.list_customers(
+            filter=flt,
+            order=order,
+            after=after,
+            before=before,
+            first=None if before else PAGE_SIZE,
+            last=PAGE_SIZE if before else None,
+        )
+    except InvalidCursor:  # a stale or edited link: show the first page of the same view
+        after = before = None
+        result = await service.list_customers(filter=flt, order=order, first=PAGE_SIZE)
+
+    def link(**extra: str) -> str:
+        return f"{base}?{view.query(settings.secret_key, _audience(scope), **extra)}"
+
+    def sort_link(field: str) -> str:
+        direction = "asc" if view.sort == field and view.direction == "desc" else "desc"
+        flipped = dataclasses.replace(view, sort=field, direction=direction)
+        query = flipped.query(settings.secret_key, _audience(scope))
+        return f"{base}?{query}"
+
+    def view_link(saved: SavedView) -> str:
+        return f"{base}?{ListView.from_saved(saved).query(settings.secret_key, '')}"
+
+    on_screen = view.without_search()
+    active = next((str(v.id) for v in saved_views if ListView.from_saved(v) == on_screen), None)
+    partial = request.headers.get("hx-target") == RESULTS_TARGET and is_htmx(request)
+    push = link(after=after or "", before=before or "")
+    return page(
+        request,
+        "customers/_results.html" if partial else "customers/list.html",
+        status_code=status_code,
+        headers={"HX-Push-Url": push} if partial else None,
+        view=view,
+        result=result,
+        link=link,
+        sort_link=sort_link,
+        sortable=SORT_FIELDS,
+        all_columns=CUSTOMER_LIST.columns,
+        required_columns=CUSTOMER_LIST.required,
+        saved_views=saved_views,
+        view_link=view_link,
+        standard_link=f"{base}?{ListView().query(settings.secret_key, '')}",
+        active_view=active or ("standard" if on_screen == ListView() else None),
+        view_values=view_values,
+        view_errors=view_errors,
+        slug=scope.tenant.slug,
+        risk_levels=RISK_LEVELS,
+        statuses=STATUSES,
+    )
+
+
 class CustomerPages(Controller):
     path = "/t/{slug:str}/customers"
-
-    async def _render_list(
-        self,
-        request: Request,
-        scope: WebScope,
-        view: ListView,
-        after: str | None = None,
-        before: str | None = None,
-    ) -> Response:
-        settings: Settings = request.app.state.settings
-        service = _service(scope)
-        flt = CustomerFilter(
-            search=view.search or None, risk_level=view.risk_level or None, status=view.status or None
-        )
-        order = CustomerOrder(view.sort, view.direction == "desc")
-        try:
-            result = await service.list_customers(
-                filter=flt,
-                order=order,
-                after=after,
-                before=before,
-                first=None if before else PAGE_SIZE,
-                last=PAGE_SIZE if before else None,
-            )
-        except InvalidCursor:  # a stale or edited link: show the first page of the same view
-            after = before = None
-            result = await service.list_customers(filter=flt, order=order, first=PAGE_SIZE)
-
-        def link(**extra: str) -> str:
-            return f"{request.url.path}?{view.query(settings.secret_key, _audience(scope), **extra)}"
-
-        def sort_link(field: str) -> str:
-            direction = "asc" if view.sort == field and view.direction == "desc" else "desc"
-            flipped = ListView(view.search, view.risk_level, view.status, field, direction)
-            query = flipped.query(settings.secret_key, _audience(scope))
-            return f"{request.url.path}?{query}"
-
-        partial = request.headers.get("hx-target") == RESULTS_TARGET and is_htmx(request)
-        push = link(after=after or "", before=before or "")
-        return page(
-            request,
-            "customers/_results.html" if partial else "customers/list.html",
-            headers={"HX-Push-Url": push} if partial else None,
-            view=view,
-            result=result,
-            link=link,
-            sort_link=sort_link,
-            slug=scope.tenant.slug,
-            risk_levels=RISK_LEVELS,
-            statuses=STATUSES,
-        )
 
     @get("/", name="customer_list")
     async def list_page(
@@ -322,10 +377,18 @@ class CustomerPages(Controller):
         status: str | None = None,
         sort: str | None = None,
         direction: str | None = None,
+        cols: str | None = None,
         after: str | None = None,
         before: str | None = None,
     ) -> Response:
+        """The list as its URL says; with no parameters at all, as the user's default view says."""
         settings: Settings = request.app.state.settings
+        if not request.query_params and (
+            default := await SavedViewService(web_scope.session, web_scope.principal).default_view(
+                "customers"
+            )
+        ):
+            return await render_list(request, web_scope, ListView.from_saved(default))
         search = ""
         if q and (sealed := unseal(settings.secret_key, _audience(web_scope), q)):
             search = str(sealed.get("search", ""))
@@ -336,17 +399,19 @@ class CustomerPages(Controller):
                 "status": status,
                 "sort": sort,
                 "direction": direction,
+                "columns": cols,
             }
         )
-        return await self._render_list(request, web_scope, view, after=after, before=before)
+        return await render_list(request, web_scope, view, after=after, before=before)
 
     @post("/", name="customer_search")
     async def search(self, request: Request, web_scope: WebScope) -> Response:
         """The search form posts, so the typed term never appears in a URL or access log."""
         settings: Settings = request.app.state.settings
-        view = ListView.from_values(dict(await request.form()))
+        form = await request.form()
+        view = ListView.from_values({**dict(form), "columns": form.getall("cols", [])})
         if is_htmx(request):
-            return await self._render_list(request, web_scope, view)
+            return await render_list(request, web_scope, view)
         query = view.query(settings.secret_key, _audience(web_scope))
         return Redirect(f"{request.url.path}?{query}", status_code=303)
 

@@ -16,6 +16,7 @@ from tenantcrm.customers.service import CustomerNotFound
 from tenantcrm.loans.service import LoanNotFound, RepaymentNotFound
 from tenantcrm.retention.erasure_service import ErasureNotFound
 from tenantcrm.risk.case_service import MeasureNotFound, RiskCaseNotFound
+from tenantcrm.saved_views.service import SavedViewNotFound
 from tenantcrm.segments.service import SegmentNotFound
 from tenantcrm.tenancy.maintenance import TenantMaintenance
 from tenantcrm.web.maintenance import tenant_maintenance
@@ -61,6 +62,7 @@ EXCEPTION_HANDLERS = {
     MeasureNotFound: not_found,
     ErasureNotFound: not_found,
     SegmentNotFound: not_found,
+    SavedViewNotFound: not_found,
     TenantUnavailable: tenant_unavailable,
     TenantMaintenance: tenant_maintenance,
     PermissionDenied: permission_denied,

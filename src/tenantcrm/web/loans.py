@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
@@ -18,7 +19,7 @@ from tenantcrm.loans.inputs import CHANNELS, FLAGS, parse_loan_amount, validate_
 from tenantcrm.loans.ledger import BUCKETS, CLASSES
 from tenantcrm.loans.models import InstallmentRow, Loan
 from tenantcrm.loans.schedule import METHODS, InvalidTerms, Schedule, build_schedule
-from tenantcrm.loans.service import STATUSES, LoanFilter, LoanService
+from tenantcrm.loans.service import LOAN_SORTS, STATUSES, LoanFilter, LoanService
 from tenantcrm.messages import N_
 from tenantcrm.validation import FieldError, InvalidInput
 from tenantcrm.web.customers import render_customer
@@ -177,13 +178,24 @@ class PortfolioView:
     status: str = ""
     bucket: str = ""
     classification: str = ""
+    sort: str = "created_at"
+    direction: str = "desc"
 
     @classmethod
-    def from_values(cls, status: str | None, bucket: str | None, classification: str | None) -> PortfolioView:
+    def from_values(
+        cls,
+        status: str | None,
+        bucket: str | None,
+        classification: str | None,
+        sort: str | None = None,
+        direction: str | None = None,
+    ) -> PortfolioView:
         return cls(
             status=status if status in STATUSES else "",
             bucket=bucket if bucket in BUCKETS else "",
             classification=classification if classification in CLASSES else "",
+            sort=sort if sort in LOAN_SORTS else "created_at",
+            direction="asc" if direction == "asc" else "desc",
         )
 
     def query(self, **extra: str) -> str:
@@ -193,7 +205,14 @@ class PortfolioView:
             "classification": self.classification,
             **extra,
         }
+        if (self.sort, self.direction) != ("created_at", "desc"):
+            params |= {"sort": self.sort, "direction": self.direction}
         return urlencode({k: v for k, v in params.items() if v})
+
+    def sorted_by(self, field: str) -> PortfolioView:
+        """The same filters ordered by `field`: descending first, flipped when already so."""
+        direction = "asc" if self.sort == field and self.direction == "desc" else "desc"
+        return dataclasses.replace(self, sort=field, direction=direction)
 
 
 class LoanPages(Controller):
@@ -207,19 +226,22 @@ class LoanPages(Controller):
         status: str | None = None,
         bucket: str | None = None,
         classification: str | None = None,
+        sort: str | None = None,
+        direction: str | None = None,
         after: str | None = None,
     ) -> Response:
         """A GET form: the filters are codes, so they may sit in the URL and be bookmarked."""
-        view = PortfolioView.from_values(status, bucket, classification)
+        view = PortfolioView.from_values(status, bucket, classification, sort, direction)
         service = LoanService(web_scope.session, web_scope.principal)
         flt = LoanFilter(
             status=view.status or None, bucket=view.bucket or None, classification=view.classification or None
         )
+        order: dict[str, Any] = {"sort": view.sort, "descending": view.direction == "desc"}
         try:
-            result = await service.list_loans(flt, first=PORTFOLIO_PAGE_SIZE, after=after)
+            result = await service.list_loans(flt, first=PORTFOLIO_PAGE_SIZE, after=after, **order)
         except InvalidInput:  # a stale or edited cursor: the first page of the same view
             after = None
-            result = await service.list_loans(flt, first=PORTFOLIO_PAGE_SIZE)
+            result = await service.list_loans(flt, first=PORTFOLIO_PAGE_SIZE, **order)
         base = f"/t/{web_scope.tenant.slug}/loans"
         partial = is_htmx(request) and request.headers.get("hx-target") == PORTFOLIO_TARGET
         push = f"{base}?{view.query(after=after or '')}".rstrip("?")
@@ -232,6 +254,8 @@ class LoanPages(Controller):
             result=result,
             after=after,
             next_url=f"{base}?{view.query(after=result.end_cursor or '')}" if result.has_next_page else None,
+            base=base,
+            sortable=LOAN_SORTS,
             statuses=STATUSES,
             buckets=BUCKETS,
             classes=CLASSES,
