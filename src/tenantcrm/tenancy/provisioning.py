@@ -238,15 +238,21 @@ class TenantLifecycle:
 
     async def _migrate_schema(self, tenant_id: str, schema: str) -> str:
         async with self.db.admin_engine.begin() as conn:
-            version = await migrations.upgrade_tenant(conn, schema)
-            await _grant_tenant_privileges(conn, schema)
-            # Idempotent: a tenant provisioned before PII encryption gets its keys here too.
-            await create_tenant_keys(conn, self.ring(), tenant_id)
-            await conn.execute(
-                update(TenantRow)
-                .where(TenantRow.id == tenant_id)
-                .values(schema_version=version, updated_at=text("now()"))
-            )
+            return await self.migrate_in(conn, tenant_id, schema)
+
+    async def migrate_in(
+        self, conn: AsyncConnection, tenant_id: str, schema: str, using: migrations.Migrator | None = None
+    ) -> str:
+        """Alembic to head, grants, keys and the registry's version mirror, in the caller's transaction."""
+        version = await migrations.upgrade_tenant(conn, schema, using=using)
+        await _grant_tenant_privileges(conn, schema)
+        # Idempotent: a tenant provisioned before PII encryption gets its keys here too.
+        await create_tenant_keys(conn, self.ring(), tenant_id)
+        await conn.execute(
+            update(TenantRow)
+            .where(TenantRow.id == tenant_id)
+            .values(schema_version=version, updated_at=text("now()"))
+        )
         return version
 
     async def _activate(self, tenant_id: str, schema: str, email: str, password: str) -> None:
@@ -307,20 +313,27 @@ class TenantLifecycle:
             )
             return [to_tenant(r) for r in rows]
 
-    async def _migrate_one(self, tenant: Tenant) -> MigrationOutcome:
-        target = migrations.head("tenant")
+    async def _migrate_one(
+        self, tenant: Tenant, using: migrations.Migrator | None = None
+    ) -> MigrationOutcome:
+        """One tenant in one transaction: its version read, then migrated unless at head."""
+        target = (using or migrations.migrator("tenant")).head
         before: str | None = None
         try:
             async with self.db.admin_engine.begin() as conn:
                 before = await migrations.tenant_version(conn, tenant.schema)
-            if before == target:
-                return MigrationOutcome(tenant.slug, "current", before, before)
-            after = await self._migrate_schema(tenant.id, tenant.schema)
+                if before == target:
+                    return MigrationOutcome(tenant.slug, "current", before, before)
+                after = await self.migrate_in(conn, tenant.id, tenant.schema, using)
             return MigrationOutcome(tenant.slug, "migrated", before, after)
         except Exception as exc:  # one tenant's failure must not stop the others
-            return MigrationOutcome(
-                tenant.slug, "failed", before, before, error=f"{type(exc).__name__}: {_first_line(exc)}"
-            )
+            return failed_outcome(tenant, before, exc)
+
+
+def failed_outcome(tenant: Tenant, before: str | None, exc: Exception) -> MigrationOutcome:
+    return MigrationOutcome(
+        tenant.slug, "failed", before, before, error=f"{type(exc).__name__}: {_first_line(exc)}"
+    )
 
 
 def _first_line(exc: Exception) -> str:

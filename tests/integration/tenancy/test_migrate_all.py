@@ -1,4 +1,5 @@
-"""`tenants migrate --all --concurrency N`: worker processes, one outcome per tenant, failures isolated."""
+"""`tenants migrate --all [--concurrency N]`: serially or in worker processes, one outcome per tenant,
+failures isolated, a rerun finishes."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import os
 import pytest
 from sqlalchemy import text
 
+from tenantcrm.settings import REPO_ROOT
 from tenantcrm.tenancy import migrations
+from tenantcrm.tenancy.migrate_all import migrate_all
 from tests.conftest import make_tenant
 from tests.integration.tenancy.test_cli import run_cli
 
@@ -71,3 +74,61 @@ def test_concurrency_below_one_is_refused(env):
     assert refused.returncode == 1 and refused.stderr.strip().splitlines() == [
         "error: --concurrency must be at least 1"
     ]
+
+
+async def test_serially_on_one_connection_a_failure_midway_stays_its_own(db, lifecycle):
+    tenants = sorted([await make_tenant(lifecycle, "serial") for _ in range(3)], key=lambda t: t.slug)
+    first, broken, last = tenants  # migrate_all goes in slug order: the failure is in the middle
+    # Emptied schemas whose registry rows still say head: the versions are read from the schemas.
+    await _emptied(db, tenants)
+    async with db.admin_engine.begin() as conn:
+        await conn.execute(text(f'CREATE TABLE "{broken.tenant.schema}".customers (id int)'))
+
+    outcomes = {o.slug: o for o in await migrate_all(lifecycle)}
+    assert outcomes[broken.slug].status == "failed" and "customers" in outcomes[broken.slug].error
+    assert await _version(db, broken.tenant.schema) is None  # rolled back whole
+    for t in (first, last):
+        assert (outcomes[t.slug].status, outcomes[t.slug].from_version) == ("migrated", None)
+        assert await _version(db, t.tenant.schema) == migrations.head("tenant")
+        assert (await lifecycle.get(t.slug)).schema_version == migrations.head("tenant")
+
+    async with db.admin_engine.begin() as conn:
+        await conn.execute(text(f'DROP TABLE "{broken.tenant.schema}".customers'))
+    rerun = {o.slug: o for o in await migrate_all(lifecycle)}
+    assert [rerun[t.slug].status for t in tenants] == ["current", "migrated", "current"]
+    assert await _version(db, broken.tenant.schema) == migrations.head("tenant")
+
+
+async def test_versions_of_many_schemas_in_one_read(db, lifecycle):
+    ready, emptied = await make_tenant(lifecycle, "versions"), await make_tenant(lifecycle, "versions")
+    await _emptied(db, [emptied])
+    missing = "0123456789abcdef"  # a registry row whose schema is gone reads as never migrated
+    async with db.admin_engine.connect() as conn:
+        versions = await migrations.tenant_versions(conn, [ready.tenant.id, emptied.tenant.id, missing])
+    assert versions == {ready.tenant.id: migrations.head("tenant"), emptied.tenant.id: None, missing: None}
+
+
+async def test_a_migrator_with_an_extra_revision_folder(db, lifecycle):
+    # The bench's folder: one revision after the shipped head, adding customers.bench_note.
+    extra = migrations.Migrator("tenant", REPO_ROOT / "bench" / "revisions")
+    assert extra.head == "bench_added_column" and migrations.head("tenant") in extra.older_revisions()
+    org = await make_tenant(lifecycle, "extra")
+    try:
+        outcome = await lifecycle._migrate_one(org.tenant, extra)
+        assert (outcome.status, outcome.to_version) == ("migrated", "bench_added_column")
+        assert (await lifecycle.get(org.slug)).schema_version == "bench_added_column"
+        async with db.admin_engine.begin() as conn:
+            assert (
+                await conn.scalar(
+                    text(
+                        "SELECT count(*) FROM information_schema.columns"
+                        " WHERE table_schema = :s AND column_name = 'bench_note'"
+                    ),
+                    {"s": org.tenant.schema},
+                )
+                == 1
+            )
+            await conn.run_sync(extra.downgrade, org.tenant.schema, "-1")
+        assert await _version(db, org.tenant.schema) == migrations.head("tenant")
+    finally:
+        await lifecycle.delete(org.slug)
