@@ -1192,6 +1192,7 @@ PAGES: tuple[Page, ...] = (
     Page("POST", "/platform/tenants/{slug}/resume",               (303, 303, 303, 303, 303, 303)),
     Page("POST", "/platform/tenants/{slug}/delete",               (303, 303, 303, 303, 303, 303)),
     Page("POST", "/platform/tenants/{slug}/support",              (303, 303, 303, 303, 303, 303)),
+    Page("POST", "/platform/tenants/{slug}/quotas",               (303, 303, 303, 303, 303, 303)),
     # Litestar's default OpenAPI documents and their viewers: nothing of ours is meant to be there.
 )
 # fmt: on

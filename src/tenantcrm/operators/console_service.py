@@ -22,9 +22,10 @@ from tenantcrm.tenancy import migrations
 from tenantcrm.tenancy.maintenance import is_behind
 from tenantcrm.tenancy.models import TenantRow
 from tenantcrm.tenancy.provisioning import CreatedTenant, ProvisioningError, TenantLifecycle
+from tenantcrm.tenancy.quotas import Quotas, get_quotas, set_quotas
 from tenantcrm.tenancy.registry import find_tenant_by_slug, to_tenant
 from tenantcrm.tenancy.session import tenant_session, unscoped_platform_session
-from tenantcrm.tenancy.tenant import ACTIVE, SLUG_PATTERN, SUSPENDED, Tenant
+from tenantcrm.tenancy.tenant import ACTIVE, SLUG_PATTERN, SUSPENDED, QuotaLimits, Tenant
 from tenantcrm.validation import FieldError, InvalidInput
 
 PAGE_SIZE = 50
@@ -38,7 +39,7 @@ _SIZES = text(
 )
 # Unqualified names: inside tenant_session they resolve to the tenant schema alone.
 _COUNTS = text(
-    "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM customers),"
+    "SELECT (SELECT count(*) FROM users WHERE status = 'active'), (SELECT count(*) FROM customers),"
     " (SELECT version_num FROM alembic_version)"
 )
 
@@ -57,6 +58,7 @@ class TenantOverview:
     size_bytes: int | None
     users: int | None
     customers: int | None
+    limits: QuotaLimits
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ async def tenant_page(db: Database, operator: OperatorPrincipal, after: str | No
             size_bytes=sizes.get(row.schema_name),
             users=users,
             customers=customers,
+            limits=to_tenant(row).limits,
         )
         for row, (users, customers, version) in zip(rows, counts, strict=True)
     ]
@@ -119,7 +122,7 @@ async def tenant_page(db: Database, operator: OperatorPrincipal, after: str | No
 
 
 async def tenant_counts(db: Database, tenant: Tenant) -> tuple[int | None, int | None, str | None]:
-    """Users, customers and the schema's own migration revision, read as the tenant role."""
+    """Active users, customers and the schema's own migration revision, read as the tenant role."""
     try:
         async with tenant_session(db, tenant) as session:
             users, customers, version = (await session.execute(_COUNTS)).one()
@@ -176,6 +179,48 @@ async def set_status(
         lifecycle.db, operator=operator, action=action, tenant=tenant, details={"from": before.status}
     )
     return tenant
+
+
+QUOTA_FIELDS = ("users", "customers", "storage_mb")
+
+
+async def quotas(db: Database, operator: OperatorPrincipal, tenant: Tenant) -> Quotas | None:
+    """Limits and usage (counts and size only); None while the tenant has no tables to count."""
+    if tenant.status not in (ACTIVE, SUSPENDED):
+        return None
+    return await get_quotas(db, tenant)
+
+
+async def set_tenant_quotas(
+    lifecycle: TenantLifecycle, operator: OperatorPrincipal, slug: str, form: dict[str, str]
+) -> Quotas:
+    """The console's quota form: a whole number, or empty for no limit, per resource."""
+    tenant = await _existing(lifecycle, slug)
+    if tenant.status not in (ACTIVE, SUSPENDED):
+        raise ConsoleRefusal(
+            N_("This tenant is {status}: its quotas cannot be set now."), status=tenant.status
+        )
+    limits: dict[str, int | None] = {}
+    errors = []
+    for name in QUOTA_FIELDS:
+        text_value = form.get(name, "").strip()
+        if not text_value:
+            limits[name] = None
+        elif text_value.isascii() and text_value.isdigit():
+            limits[name] = int(text_value)
+        else:
+            errors.append(
+                FieldError(
+                    name,
+                    "invalid_quota",
+                    N_("Enter a whole number of 0 or more, or leave it empty for no limit."),
+                )
+            )
+    if errors:
+        raise InvalidInput(errors)
+    result = await set_quotas(lifecycle.db, tenant, **limits)  # range checked there, nothing set on a refusal
+    await record(lifecycle.db, operator=operator, action="tenant.quotas", tenant=tenant, details=limits)
+    return result
 
 
 async def _existing(lifecycle: TenantLifecycle, slug: str) -> Tenant:

@@ -198,8 +198,11 @@ class ConsolePages(Controller):
         return page(request, "platform/created.html", operator=operator, created=created)
 
     @get("/tenants/{slug:str}", name="console_tenant")
-    async def tenant(self, request: Request, operator: OperatorPrincipal, slug: str) -> Response:
-        return await self._tenant_page(request, operator, await _tenant(request, slug))
+    async def tenant(
+        self, request: Request, operator: OperatorPrincipal, slug: str, saved: str | None = None
+    ) -> Response:
+        tenant = await _tenant(request, slug)
+        return await self._tenant_page(request, operator, tenant, saved=saved == "quotas")
 
     async def _tenant_page(
         self,
@@ -226,6 +229,7 @@ class ConsolePages(Controller):
             customers=customers,
             schema_version=version,
             grants=await grant_history(db, tenant),
+            quotas=await console_service.quotas(db, operator, tenant),
             **extra,
         )
 
@@ -246,6 +250,20 @@ class ConsolePages(Controller):
         except console_service.ConsoleRefusal as refused:
             return await self._tenant_page(request, operator, tenant, status_code=422, problem=refused)
         return Redirect(f"/platform/tenants/{slug}", status_code=303)
+
+    @post("/tenants/{slug:str}/quotas", name="console_quotas")
+    async def set_quotas(self, request: Request, operator: OperatorPrincipal, slug: str) -> Response:
+        tenant = await _tenant(request, slug)
+        values = await form_values(request, console_service.QUOTA_FIELDS)
+        try:
+            await console_service.set_tenant_quotas(_lifecycle(request), operator, slug, values)
+        except InvalidInput as invalid:
+            return await self._tenant_page(
+                request, operator, tenant, status_code=422, quota_errors=invalid, quota_values=values
+            )
+        except console_service.ConsoleRefusal as refused:
+            return await self._tenant_page(request, operator, tenant, status_code=422, problem=refused)
+        return Redirect(f"/platform/tenants/{slug}?saved=quotas", status_code=303)
 
     @post("/tenants/{slug:str}/delete", name="console_delete")
     async def delete(self, request: Request, operator: OperatorPrincipal, slug: str) -> Response:

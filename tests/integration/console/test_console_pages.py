@@ -152,3 +152,32 @@ async def test_the_event_log_page_lists_sign_ins_newest_first(console, operator)
     page = await console.get("/platform/events")
     assert page.status_code == 200
     assert 'data-action="sign_in"' in page.text and operator.email in page.text
+
+
+async def test_quotas_are_shown_and_set_from_the_console(console, db, lifecycle, operator):
+    org = await make_tenant(lifecycle, "quota")
+    page = await console.get(f"/platform/tenants/{org.slug}")
+    assert page.status_code == 200 and 'id="quota-form"' in page.text
+    assert 'data-used="users">' in page.text
+
+    bad = await console.post(
+        f"/platform/tenants/{org.slug}/quotas",
+        data={"users": "abc", "customers": "-1", "storage_mb": "", "_csrf_token": csrf(console)},
+    )
+    assert bad.status_code == 422 and bad.text.count('aria-invalid="true"') == 2
+    assert (await tenant_row(db, org.slug)).max_users is None  # nothing saved
+
+    saved = await console.post(
+        f"/platform/tenants/{org.slug}/quotas",
+        data={"users": "1", "customers": "500", "storage_mb": "", "_csrf_token": csrf(console)},
+    )
+    assert saved.status_code == 303 and saved.headers["location"].endswith("?saved=quotas")
+    row = await tenant_row(db, org.slug)
+    assert (row.max_users, row.max_customers, row.max_storage_mb) == (1, 500, None)
+    listing = await console.get("/platform/")
+    listed = re.search(rf'data-slug="{org.slug}">(.*?)</tr>', listing.text, re.S)[1]
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", listed, re.S)
+    assert "/ 1<" in cells[5] and "/ 500<" in cells[6]
+    (event,) = await events(db, tenant_slug=org.slug, action="tenant.quotas")
+    assert event["details"] == {"users": 1, "customers": 500, "storage_mb": None}
+    assert event["actor"] == operator.email
