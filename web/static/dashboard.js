@@ -55,12 +55,15 @@
     };
   }
 
+  // Readers who asked their system for less motion get the charts drawn at once.
+  var still = window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+
   function render(root, data) {
     var all = options(data);
     root.querySelectorAll("[data-chart]").forEach(function (element) {
       var chart = window.echarts.getInstanceByDom(element) ||
         window.echarts.init(element, null, { locale: root.dataset.locale, renderer: "canvas" });
-      chart.setOption(all[element.dataset.chart], true);
+      chart.setOption(Object.assign({ animation: !still }, all[element.dataset.chart]), true);
       element.dataset.drawn = "true";
     });
     root.dataset.drawnAt = data.asOf;

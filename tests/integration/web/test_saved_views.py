@@ -19,7 +19,17 @@ from tenantcrm.saved_views.service import MAX_VIEWS, SavedViewNotFound, SavedVie
 from tenantcrm.tenancy.session import tenant_session
 from tenantcrm.validation import InvalidInput
 from tests.conftest import add_user, make_tenant, principal_of, web_sign_in
+from tests.integration.web.test_customer_pages import csrf
 from tests.integration.web.test_lending_pages import Book
+
+
+@pytest.fixture
+async def officer(client, db, tenant_a) -> str:
+    """A loan officer of tenant A, signed in on `client`."""
+    email = await add_user(db, tenant_a.tenant, "loan_officer")
+    assert (await web_sign_in(client, tenant_a.slug, email)).status_code == 303
+    return email
+
 
 VIEW = {
     "columns": ["name", "monthly_income", "risk_level"],
@@ -27,17 +37,6 @@ VIEW = {
     "sort": "monthly_income",
     "direction": "asc",
 }
-
-
-@pytest.fixture
-async def officer(client, db, tenant_a):
-    email = await add_user(db, tenant_a.tenant, "loan_officer")
-    assert (await web_sign_in(client, tenant_a.slug, email)).status_code == 303
-    return email
-
-
-def csrf(client) -> dict[str, str]:
-    return {"_csrf_token": client.cookies["csrftoken"]}
 
 
 def header_cells(html: str) -> list[str]:
