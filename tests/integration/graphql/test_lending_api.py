@@ -25,6 +25,7 @@ from tenantcrm.customers.service import CustomerService
 from tenantcrm.graphql import collateral as collateral_api
 from tenantcrm.graphql import customers as customers_api
 from tenantcrm.graphql import loans as loans_api
+from tenantcrm.graphql.loaders import Loaders
 from tenantcrm.loans.inputs import CHANNELS, FLAGS
 from tenantcrm.loans.ledger import BUCKETS, CLASSES, DEFAULT_RULES
 from tenantcrm.loans.schedule import METHODS, build_schedule
@@ -605,6 +606,56 @@ async def test_per_loan_figures_take_the_same_statements_for_5_or_50_customers(c
         (collateral,) = node["collateral"]
         assert [a["value"] for a in collateral["appraisals"]] == ["2000000.00"]
         assert collateral["loans"] == [{"id": secured["id"], "loanToValue": "0.0550"}]
+
+
+LIST_LOANS = """
+query ListLoans($first: Int!) {
+  customers(first: $first) { edges { node { id ...Book } } }
+}
+fragment Book on Customer { loans { id status NEXT } }
+"""
+NEXT = "nextInstallment { number dueDate payment outstanding }"
+ONE_CUSTOMER = """
+query One($id: ID!) { customer(id: $id) { id loans { id status NEXT } } }
+""".replace("NEXT", NEXT)
+
+
+async def test_the_lists_loans_and_next_instalments_read_at_once_match_the_loaders(
+    client, db, lifecycle, monkeypatch
+):
+    """The list reads its page's loans, and their next instalments, in one statement each (the
+    fields then resolve without loaders), also when they are asked for in a fragment; one
+    customer's come through the loaders. Both give the same answer."""
+    fixture = await make_tenant(lifecycle, "listnext")
+    tenant = fixture.tenant
+    admin = await principal_of(db, tenant, fixture.admin_email)
+    token = await api_token_for(db, tenant, fixture.admin_email)
+    started = date.today().replace(day=1)
+    for number in range(6):
+        customer_id = await _customer(db, tenant, admin, name=f"客户 {number}")
+        for _ in range(number % 3):  # none, one or two loans
+            loan_id = await _loan(db, tenant, admin, customer_id, start_date=started, term_months=24)
+            if number == 4:
+                await _repay(db, tenant, admin, loan_id, "3000.00", started)  # part of the first
+    await ok(client, token, LIST_LOANS.replace("NEXT", ""), {"first": 1})
+    ids = "query L($first: Int!) { customers(first: $first) { edges { node { id } } } }"
+    ids_only, _ = await _statements_for(client, db, token, ids, 10)
+
+    async def refuse(self, keys):
+        raise AssertionError("the list's loans went through a loader")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Loaders, "_loans_by_customer", refuse)
+        patched.setattr(Loaders, "_next_installment", refuse)
+        loans_only, _ = await _statements_for(client, db, token, LIST_LOANS.replace("NEXT", ""), 10)
+        with_next, listed = await _statements_for(client, db, token, LIST_LOANS.replace("NEXT", NEXT), 10)
+    assert (loans_only - ids_only, with_next - loans_only) == (1, 1)
+    nodes = [edge["node"] for edge in listed["customers"]["edges"]]
+    assert sorted(len(node["loans"]) for node in nodes) == [0, 0, 1, 1, 2, 2]
+    due = [loan["nextInstallment"] for node in nodes for loan in node["loans"]]
+    assert all(d["number"] == 1 for d in due) and len({d["outstanding"] for d in due}) == 2
+    for node in nodes:
+        assert (await ok(client, token, ONE_CUSTOMER, {"id": node["id"]}))["customer"] == node
 
 
 async def test_a_failing_nested_list_is_masked_and_ends_the_transaction_cleanly(client, db, volume):
