@@ -109,13 +109,7 @@ async def create_operator(db: Database, ring: KeyProvider, email: str, password:
                 totp_master_key_id=key_id,
             )
         )
-        await record_event(
-            session,
-            operator=None,
-            actor_label="cli",
-            action="operator.create",
-            details={"operator": str(operator_id)},
-        )
+        await _account_event(session, "operator.create", operator_id)
     return Enrolment(email, secret, totp.provisioning_uri(secret, email))
 
 
@@ -124,6 +118,13 @@ def _wrap(ring: KeyProvider, operator_id: uuid.UUID, secret: str) -> tuple[bytes
         return totp.wrap_secret(ring, str(operator_id), secret)
     except MasterKeyError as exc:
         raise OperatorError(str(exc)) from exc
+
+
+async def _account_event(session: AsyncSession, action: str, operator_id: uuid.UUID) -> None:
+    """Account changes come from the CLI; the log names the operator by id."""
+    await record_event(
+        session, operator=None, actor_label="cli", action=action, details={"operator": str(operator_id)}
+    )
 
 
 async def list_operators(db: Database) -> list[dict[str, Any]]:
@@ -156,13 +157,7 @@ async def disable_operator(db: Database, email: str) -> None:
         operator = await _account(session, email)
         operator.status, operator.updated_at = DISABLED, datetime.now(UTC)
         await session.execute(delete(OperatorSession).where(OperatorSession.operator_id == operator.id))
-        await record_event(
-            session,
-            operator=None,
-            actor_label="cli",
-            action="operator.disable",
-            details={"operator": str(operator.id)},
-        )
+        await _account_event(session, "operator.disable", operator.id)
 
 
 async def reset_mfa(db: Database, ring: KeyProvider, email: str) -> Enrolment:
@@ -176,13 +171,7 @@ async def reset_mfa(db: Database, ring: KeyProvider, email: str) -> Enrolment:
         operator.updated_at = datetime.now(UTC)
         await session.execute(delete(OperatorSession).where(OperatorSession.operator_id == operator.id))
         email, operator_id = operator.email, operator.id
-        await record_event(
-            session,
-            operator=None,
-            actor_label="cli",
-            action="operator.reset_mfa",
-            details={"operator": str(operator_id)},
-        )
+        await _account_event(session, "operator.reset_mfa", operator_id)
     await throttle.clear(db, code_key(operator_id))
     return Enrolment(email, secret, totp.provisioning_uri(secret, email))
 
