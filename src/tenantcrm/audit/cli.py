@@ -1,7 +1,8 @@
 """`tenantcrm audit ...`: platform support's checks of a tenant's audit chain.
 
 Registered into the main parser by `tenantcrm.cli.build_parser` through `register()`.
-The output names sequence numbers and counts only, never an event's content (no tenant PII).
+The output names sequence numbers and counts only, never an event's content (no tenant PII);
+`checkpoint_seq` appears once retention has removed events up to it (ADR 0011).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ def register(subcommands: Any) -> None:
     audit = subcommands.add_parser("audit", help="check tenants' audit logs")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
     verify = audit_commands.add_parser(
-        "verify", help="walk a tenant's audit hash chain; exit 1 naming the first broken sequence number"
+        "verify",
+        help="walk a tenant's audit hash chain from its latest checkpoint; exit 1 naming the first broken"
+        " sequence number",
     )
     verify.add_argument("slug")
     verify.set_defaults(run=audit_verify)
@@ -45,12 +48,17 @@ def audit_verify(settings: Settings, args: argparse.Namespace) -> int:
             async with tenant_session(db, tenant) as session:
                 result = await verify(session)
         report: dict[str, Any] = {"tenant": tenant.slug, "length": result.length, "intact": result.intact}
+        if result.checkpoint_seq:
+            report["checkpoint_seq"] = result.checkpoint_seq
         if not result.intact:
             report["first_broken_seq"] = result.first_broken_seq
+            if result.broken_checkpoint:
+                report["broken_checkpoint"] = True
         print(json.dumps(report, ensure_ascii=False))
         if not result.intact:
+            where = "the checkpoint at sequence" if result.broken_checkpoint else "sequence"
             print(
-                f"error: audit chain of {tenant.slug} broken at sequence {result.first_broken_seq}",
+                f"error: audit chain of {tenant.slug} broken at {where} {result.first_broken_seq}",
                 file=sys.stderr,
             )
             return 1

@@ -19,6 +19,12 @@ become strings, dates ISO strings, UUIDs strings), and the hash covers the canon
 that (sorted keys, no spaces, UTF-8). `verify()` loads the stored jsonb back and encodes it the
 same way, which gives the same bytes because strings, integers, booleans, null, lists and objects
 survive jsonb unchanged.
+
+Retention may remove a prefix of the chain (ADR 0011): `prune()` verifies the events from the
+latest checkpoint up to the last one due, then calls the schema's `audit_prune` function, which
+checks the prefix again, records a checkpoint (seq and hash of the last removed event) and deletes
+the prefix in the same transaction. `verify()` starts after the latest checkpoint, whose hash the
+first remaining event must carry as its previous hash, and checks the checkpoints' own chain first.
 """
 
 from __future__ import annotations
@@ -30,14 +36,16 @@ import re
 import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import BigInteger, DateTime, LargeBinary, Text, func, insert, literal, select, tuple_, update
+from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.selectable import SelectBase
 
-from tenantcrm.audit.models import HEAD_ID, AuditChainHead, AuditEvent
+from tenantcrm.audit.models import HEAD_ID, AuditChainHead, AuditCheckpoint, AuditEvent
 from tenantcrm.auth.models import User
 from tenantcrm.auth.permissions import Principal
 from tenantcrm.customers.models import PiiAccess
@@ -78,8 +86,12 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 REDACTED = "[redacted]"
 
+VERIFY_ATTEMPTS = 3
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 _events = AuditEvent.__table__
 _head = AuditChainHead.__table__
+_checkpoints = AuditCheckpoint.__table__
 
 
 # --- canonical encoding and hashing ---
@@ -283,44 +295,99 @@ async def record(
 # --- verification ---
 
 
+def _micros(at: datetime) -> int:
+    return (at - EPOCH) // timedelta(microseconds=1)
+
+
+def checkpoint_hash(
+    prev_row_hash: bytes,
+    *,
+    seq: int,
+    hash: bytes,
+    prev_seq: int,
+    events_removed: int,
+    at: datetime,
+    cutoff: datetime,
+    run_id: uuid.UUID,
+    actor: str,
+) -> bytes:
+    """The row hash `audit_prune` (t0009) stores: SHA-256 over the previous checkpoint's row hash
+    and `seq|hash hex|prev_seq|events_removed|at µs|cutoff µs|run id|actor` in UTF-8."""
+    body = "|".join(
+        (
+            str(seq),
+            bytes(hash).hex(),
+            str(prev_seq),
+            str(events_removed),
+            str(_micros(at)),
+            str(_micros(cutoff)),
+            str(run_id),
+            actor,
+        )
+    )
+    return hashlib.sha256(bytes(prev_row_hash) + body.encode("utf-8")).digest()
+
+
 @dataclass(frozen=True, slots=True)
-class VerifyResult:
-    length: int
-    """Events in the chain as its head records it (the head's seq when the walk began)."""
-    first_broken_seq: int | None
-    """The first sequence number whose event is missing, altered or out of chain; None: intact."""
+class Anchor:
+    """Where the remaining chain starts: the latest checkpoint, or the empty start of the chain."""
 
-    @property
-    def intact(self) -> bool:
-        return self.first_broken_seq is None
+    seq: int
+    hash: bytes
+    row_hash: bytes
 
 
-async def verify(session: AsyncSession, *, batch_size: int = VERIFY_BATCH) -> VerifyResult:
-    """Walk the chain in seq order, `batch_size` events per query, recomputing every hash.
+START = Anchor(0, b"", b"")
 
-    A break is reported at the first seq that is missing (a gap or a deleted row), whose stored
-    previous hash is not the hash before it, or whose stored hash differs from the recomputed one;
-    and at the head's seq when the head's hash is not the last event's. Events beyond the head
-    (which no write of the application produces) are a break at head.seq + 1. Concurrent writers
-    may append while this runs: the walk covers the chain up to the head read at the start.
-    """
-    head = (await session.execute(select(_head.c.seq, _head.c.hash).where(_head.c.id == HEAD_ID))).one()
-    length = int(head.seq)
-    expected, prev = 1, b""
-    while expected <= length:
+
+class BrokenCheckpoint(Exception):
+    def __init__(self, seq: int) -> None:
+        super().__init__(seq)
+        self.seq = seq
+
+
+async def _anchor(session: AsyncSession) -> Anchor:
+    """The latest checkpoint after checking every checkpoint against the one before it; raises
+    BrokenCheckpoint naming the first checkpoint (by its seq) that is not."""
+    anchor = START
+    for row in await session.execute(select(_checkpoints).order_by(_checkpoints.c.seq)):
+        recomputed = checkpoint_hash(
+            anchor.row_hash,
+            seq=row.seq,
+            hash=row.hash,
+            prev_seq=row.prev_seq,
+            events_removed=row.events_removed,
+            at=row.at,
+            cutoff=row.cutoff,
+            run_id=row.run_id,
+            actor=row.actor,
+        )
+        linked = row.prev_seq == anchor.seq and row.events_removed == row.seq - anchor.seq
+        if not linked or recomputed != bytes(row.row_hash):
+            raise BrokenCheckpoint(row.seq)
+        anchor = Anchor(row.seq, bytes(row.hash), recomputed)
+    return anchor
+
+
+async def _walk(
+    session: AsyncSession, anchor: Anchor, through: int, batch_size: int
+) -> tuple[int | None, bytes]:
+    """Recompute the events after `anchor` up to `through`; (first broken seq or None, last hash)."""
+    expected, prev = anchor.seq + 1, anchor.hash
+    while expected <= through:
         rows = (
             await session.execute(
                 select(_events)
-                .where(_events.c.seq >= expected, _events.c.seq <= length)
+                .where(_events.c.seq >= expected, _events.c.seq <= through)
                 .order_by(_events.c.seq)
                 .limit(batch_size)
             )
         ).all()
         if not rows:
-            return VerifyResult(length, expected)
+            return expected, prev
         for row in rows:
             if row.seq != expected or bytes(row.prev_hash) != prev:
-                return VerifyResult(length, expected)
+                return expected, prev
             recomputed = event_hash(
                 prev,
                 seq=row.seq,
@@ -333,11 +400,43 @@ async def verify(session: AsyncSession, *, batch_size: int = VERIFY_BATCH) -> Ve
                 changes=row.changes,
             )
             if recomputed != bytes(row.hash):
-                return VerifyResult(length, expected)
+                return expected, prev
             prev = recomputed
             expected += 1
+    return None, prev
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    length: int
+    """Events in the chain as its head records it (the head's seq when the walk began), pruned
+    ones included."""
+    first_broken_seq: int | None
+    """The first sequence number whose event is missing, altered or out of chain; None: intact.
+    With `broken_checkpoint`, the seq of the first checkpoint that does not verify."""
+    checkpoint_seq: int = 0
+    """Events up to this seq were removed under a verified checkpoint; the walk starts after it."""
+    broken_checkpoint: bool = False
+
+    @property
+    def intact(self) -> bool:
+        return self.first_broken_seq is None
+
+
+async def _verify_once(session: AsyncSession, batch_size: int) -> VerifyResult:
+    head = (await session.execute(select(_head.c.seq, _head.c.hash).where(_head.c.id == HEAD_ID))).one()
+    length = int(head.seq)
+    try:
+        anchor = await _anchor(session)
+    except BrokenCheckpoint as broken:
+        return VerifyResult(length, broken.seq, broken_checkpoint=True)
+    if anchor.seq > length:
+        return VerifyResult(length, anchor.seq, anchor.seq, broken_checkpoint=True)
+    broken_seq, prev = await _walk(session, anchor, length, batch_size)
+    if broken_seq is not None:
+        return VerifyResult(length, broken_seq, anchor.seq)
     if bytes(head.hash) != prev:
-        return VerifyResult(length, max(length, 1))
+        return VerifyResult(length, max(length, 1), anchor.seq)
     # One statement, one snapshot: an event and its head commit together, so a row beyond the
     # head seen in the same snapshot was not written through record().
     beyond = await session.scalar(
@@ -347,8 +446,104 @@ async def verify(session: AsyncSession, *, batch_size: int = VERIFY_BATCH) -> Ve
     )
     if beyond is not None:
         current_head = await session.scalar(select(_head.c.seq).where(_head.c.id == HEAD_ID))
-        return VerifyResult(length, int(current_head) + 1)
-    return VerifyResult(length, None)
+        return VerifyResult(length, int(current_head) + 1, anchor.seq)
+    return VerifyResult(length, None, anchor.seq)
+
+
+async def verify(session: AsyncSession, *, batch_size: int = VERIFY_BATCH) -> VerifyResult:
+    """Check the checkpoints, then walk the chain after the latest one in seq order, `batch_size`
+    events per query, recomputing every hash.
+
+    A break is reported at the first checkpoint whose row hash or link to the one before is wrong
+    (or that lies beyond the head); at the first seq after the latest checkpoint that is missing
+    (a gap or a deleted row, including an event removed without a checkpoint), whose stored
+    previous hash is not the hash before it (the checkpoint's hash for the first one), or whose
+    stored hash differs from the recomputed one; and at the head's seq when the head's hash is not
+    the last event's. Events beyond the head (which no write of the application produces) are a
+    break at head.seq + 1. Concurrent writers may append while this runs: the walk covers the
+    chain up to the head read at the start. A retention run that prunes while this runs makes
+    events vanish under the walk; a break found when a newer checkpoint has appeared meanwhile is
+    checked again from the start.
+    """
+    for _ in range(VERIFY_ATTEMPTS):
+        result = await _verify_once(session, batch_size)
+        latest = await session.scalar(select(func.coalesce(func.max(_checkpoints.c.seq), 0)))
+        if result.intact or latest == result.checkpoint_seq:
+            break
+    return result
+
+
+# --- pruning (retention) ---
+
+
+@dataclass(frozen=True, slots=True)
+class PruneResult:
+    removed: int
+    through_seq: int | None = None
+    """The seq of the last removed event (the new checkpoint's), None when nothing was removed."""
+    broken_seq: int | None = None
+    """The prefix (or a checkpoint) did not verify at this seq, so nothing was removed."""
+
+
+async def prune(
+    session: AsyncSession,
+    *,
+    cutoff: datetime,
+    run_id: uuid.UUID,
+    actor_label: str,
+    keep: SelectBase | None = None,
+    batch_size: int = VERIFY_BATCH,
+) -> PruneResult:
+    """Remove the events before `cutoff` from the start of the chain, in the caller's transaction.
+
+    The prefix ends before the first event at or after the cut-off and before the first event
+    whose (entity_type, entity_id) `keep` selects (legal hold); it starts after the latest
+    checkpoint. It is verified here (hashes recomputed), then `audit_prune` checks it again in the
+    database, records the checkpoint and deletes it. A prefix or checkpoint that does not verify is
+    left alone and reported (`broken_seq`): evidence of tampering is never pruned away.
+    """
+    _aware("cutoff", cutoff)
+    try:
+        anchor = await _anchor(session)
+    except BrokenCheckpoint as broken:
+        return PruneResult(0, broken_seq=broken.seq)
+    young = await session.scalar(
+        select(_events.c.seq)
+        .where(_events.c.seq > anchor.seq, _events.c.at >= cutoff)
+        .order_by(_events.c.seq)
+        .limit(1)
+    )
+    if young is not None:
+        through = int(young) - 1
+    else:
+        through = int(await session.scalar(select(_head.c.seq).where(_head.c.id == HEAD_ID)) or 0)
+    if keep is not None and through > anchor.seq:
+        kept = await session.scalar(
+            select(func.min(_events.c.seq)).where(
+                _events.c.seq > anchor.seq,
+                _events.c.seq <= through,
+                tuple_(_events.c.entity_type, _events.c.entity_id).in_(keep),
+            )
+        )
+        if kept is not None:
+            through = int(kept) - 1
+    if through <= anchor.seq:
+        return PruneResult(0)
+    broken_seq, last_hash = await _walk(session, anchor, through, batch_size)
+    if broken_seq is not None:
+        return PruneResult(0, broken_seq=broken_seq)
+    removed = await session.scalar(
+        select(
+            func.audit_prune(
+                literal(through, BigInteger),
+                literal(last_hash, LargeBinary),
+                literal(cutoff, DateTime(timezone=True)),
+                literal(run_id, UUID),
+                literal(_actor(None, actor_label)[1], Text),
+            )
+        )
+    )
+    return PruneResult(int(removed), through_seq=through)
 
 
 # --- reading ---

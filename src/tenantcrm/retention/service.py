@@ -7,7 +7,9 @@ What a run does, per enabled policy, to what is older than its period as of a da
 - closed_customers: settled or closed customers with no live loan, whose last change, contact,
   loan change or settlement is before the cut-off;
 - interactions (by their time), complaints (resolved, by resolution time), pii_access_log (by
-  access time), sessions (web sessions expired before the cut-off; delete only).
+  access time), sessions (web sessions expired before the cut-off; delete only);
+- audit_events (delete only, at least 365 days; ADR 0011): the start of the hash chain up to the
+  last event before the cut-off, applied last so the customers' categories change nothing after it.
 
 A customer with a live loan (active or written off) is never selected; a customer on legal hold
 and everything linked to it (loans, collateral, interactions, follow-ups, complaints, risk cases,
@@ -25,15 +27,23 @@ masked forms, birth date, occupation and industry, replaces its name with a plac
 short id, and clears the free text of everything linked to it; amounts, dates, classes, statuses,
 region and codes stay, so portfolio statistics do not move.
 
-Audit events are not a category. The chain is append-only (a trigger and the tenant role's
-privileges refuse UPDATE and DELETE) and every hash covers its event's details, so neither
-deleting old events nor rewriting their details is possible without anchoring `audit verify` on a
-checkpoint, which does not exist yet. Customer events therefore record that identifying fields
-changed, never their values (customers.service.AUDIT_REDACTED), so anonymisation leaves none behind.
+Audit events can only be deleted, never anonymised: every hash covers its event's details, so
+rewriting one breaks the chain (and the trigger refuses any UPDATE). Only a prefix of the chain
+goes: `audit.service.prune` verifies it, and the schema's `audit_prune` function (the tenant role
+has no DELETE on the table) checks it again, records a checkpoint with the seq and hash of the last
+removed event, and deletes it; `audit verify` starts from the latest checkpoint. The cut-off for
+audit events is never later than the policy allows as of the database's clock, whatever `as_of`
+says (the function refuses otherwise). Legal hold: the prefix stops before the first event about
+a customer on hold or a record linked to it (`_held_references`), so a hold keeps that customer's
+history and everything after it until the hold is released. A prefix that does not verify is not
+pruned; the run reports where the chain breaks instead. Customer events record that identifying
+fields changed, never their values (customers.service.AUDIT_REDACTED), so anonymisation leaves
+none behind in the events that remain.
 
 A run is one transaction per tenant: a tenant's run either happens entirely, with its retention
-run row and audit event, or not at all, and a failure leaves nothing half-anonymised. Runs of a
-tenant are serialised by a lock on `retention_runs`. The dry run applies the very same statements
+run row and audit event (written after the pruning, so never pruned by its own run), or not at
+all, and a failure leaves nothing half-anonymised. Runs of a tenant are serialised by a lock on
+`retention_runs`, which the dry run takes too. The dry run applies the very same statements
 inside a savepoint and rolls it back, so its counts are those a run would make at that moment.
 """
 
@@ -45,7 +55,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Text, cast, delete, exists, func, or_, select, text, update
+from sqlalchemy import Text, cast, delete, exists, func, literal, or_, select, text, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantcrm.audit import service as audit
@@ -60,14 +70,24 @@ from tenantcrm.customers.service import CustomerNotFound, in_customer_scope
 from tenantcrm.imports.models import ImportRow
 from tenantcrm.loans.models import Classification, Loan, Repayment
 from tenantcrm.messages import N_
-from tenantcrm.retention.models import RetentionPolicy, RetentionRun
+from tenantcrm.retention.models import ErasureRequest, RetentionPolicy, RetentionRun
 from tenantcrm.risk.models import RiskCase, RiskMeasure
 from tenantcrm.validation import FieldError, InvalidInput, parse_uuid
 
-CATEGORIES = ("prospects", "closed_customers", "interactions", "complaints", "pii_access_log", "sessions")
+CATEGORIES = (
+    "prospects",
+    "closed_customers",
+    "interactions",
+    "complaints",
+    "pii_access_log",
+    "sessions",
+    "audit_events",
+)
 ACTIONS = ("delete", "anonymise")
-DELETE_ONLY = frozenset({"sessions"})
+DELETE_ONLY = frozenset({"sessions", "audit_events"})
 MIN_DAYS, MAX_DAYS = 30, 3650
+# A year of audit trail at least (t0009 checks it too): what an investigation usually reaches back to.
+CATEGORY_MIN_DAYS = {"audit_events": 365}
 TRIGGERS = ("manual", "schedule", "cli")
 LIVE_LOAN_STATUSES = ("active", "written_off")
 SYSTEM_ACTOR = "system:retention"
@@ -76,6 +96,7 @@ PLACEHOLDER = "[已匿名]"
 ANONYMOUS_NAME = "已匿名 · "
 BATCH = 1000
 RECENT_RUNS = 20
+_LOCK_RUNS = "LOCK TABLE retention_runs IN SHARE ROW EXCLUSIVE MODE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +105,8 @@ class CategoryCount:
     action: str
     period_days: int
     count: int
+    broken_at: int | None = None
+    """audit_events only: the chain does not verify at this seq, so nothing was pruned."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,15 +121,21 @@ class RetentionResult:
     def counts(self) -> dict[str, int]:
         return {c.category: c.count for c in self.categories}
 
+    def audit_chain_broken_at(self) -> int | None:
+        return next((c.broken_at for c in self.categories if c.broken_at is not None), None)
+
     def as_dict(self) -> dict[str, Any]:
         """Numbers and choices only: what the CLI prints and a run records."""
-        return {
+        report: dict[str, Any] = {
             "as_of": self.as_of.isoformat(),
             "dry_run": self.dry_run,
             "counts": self.counts(),
             "actions": {c.category: c.action for c in self.categories},
             "disabled": self.skipped,
         }
+        if (broken := self.audit_chain_broken_at()) is not None:
+            report["audit_chain_broken_at"] = broken
+        return report
 
 
 def cutoff_of(as_of: date, period_days: int) -> datetime:
@@ -268,14 +297,68 @@ async def _sessions(session: AsyncSession, action: str, cutoff: datetime) -> int
     return int(result.rowcount or 0)
 
 
+def _held_references() -> Any:
+    """(entity_type, entity_id) of the audit events about a customer on legal hold or a record
+    linked to it (as the services record them: an appraisal's entity id is its collateral's)."""
+    held = _held_customers()
+    held_loans = select(Loan.id).where(Loan.customer_id.in_(held))
+    held_cases = select(RiskCase.id).where(RiskCase.customer_id.in_(held))
+
+    def refs(entity_type: str, column: Any, *where: Any) -> Any:
+        return select(literal(entity_type, Text), cast(column, Text)).where(*where)
+
+    return union_all(
+        refs("customer", Customer.id, Customer.legal_hold),
+        refs("loan", Loan.id, Loan.customer_id.in_(held)),
+        refs("repayment", Repayment.id, Repayment.loan_id.in_(held_loans)),
+        refs("collateral", Collateral.id, Collateral.customer_id.in_(held)),
+        refs("appraisal", Collateral.id, Collateral.customer_id.in_(held)),
+        refs("interaction", Interaction.id, Interaction.customer_id.in_(held)),
+        refs("follow_up", FollowUp.id, FollowUp.customer_id.in_(held)),
+        refs("complaint", Complaint.id, Complaint.customer_id.in_(held)),
+        refs("risk_case", RiskCase.id, RiskCase.customer_id.in_(held)),
+        refs("risk_measure", RiskMeasure.id, RiskMeasure.case_id.in_(held_cases)),
+        refs("erasure_request", ErasureRequest.id, ErasureRequest.customer_id.in_(held)),
+    )
+
+
+async def _audit_events(
+    session: AsyncSession, policy: RetentionPolicy, as_of: date, run_id: uuid.UUID, actor: str
+) -> CategoryCount:
+    # Real time bounds it too: a later as_of never removes an event the policy still keeps today.
+    now = await session.scalar(select(func.now()))
+    cutoff = min(
+        cutoff_of(as_of, policy.period_days), cutoff_of(now.astimezone(UTC).date(), policy.period_days)
+    )
+    any_hold = await session.scalar(select(exists().where(Customer.legal_hold)))
+    pruned = await audit.prune(
+        session,
+        cutoff=cutoff,
+        run_id=run_id,
+        actor_label=actor,
+        keep=_held_references() if any_hold else None,
+    )
+    return CategoryCount(
+        policy.category, policy.action, policy.period_days, pruned.removed, pruned.broken_seq
+    )
+
+
 async def _apply(
-    session: AsyncSession, policies: Sequence[RetentionPolicy], as_of: date
+    session: AsyncSession,
+    policies: Sequence[RetentionPolicy],
+    as_of: date,
+    *,
+    run_id: uuid.UUID,
+    actor: str,
 ) -> list[CategoryCount]:
     """Apply the enabled policies in category order (customers first: what their deletion
-    removes is not counted again under interactions or complaints)."""
+    removes is not counted again under interactions or complaints; audit events last)."""
     done: list[CategoryCount] = []
     for policy in sorted(policies, key=lambda p: CATEGORIES.index(p.category)):
         if not policy.enabled:
+            continue
+        if policy.category == "audit_events":
+            done.append(await _audit_events(session, policy, as_of, run_id, actor))
             continue
         cutoff = cutoff_of(as_of, policy.period_days)
         if policy.category in ("prospects", "closed_customers"):
@@ -306,7 +389,9 @@ async def plan_retention(session: AsyncSession, as_of: date) -> RetentionResult:
     policies = await load_policies(session)
     savepoint = await session.begin_nested()
     try:
-        categories = await _apply(session, policies, as_of)
+        # Not beside a run: a run pruning the audit chain meanwhile would move its start.
+        await session.execute(text(_LOCK_RUNS))
+        categories = await _apply(session, policies, as_of, run_id=uuid.uuid4(), actor=SYSTEM_ACTOR)
     finally:
         await savepoint.rollback()
     return RetentionResult(as_of, True, categories, skipped=_disabled(policies))
@@ -328,18 +413,21 @@ async def run_retention(
     if trigger not in TRIGGERS:
         raise ValueError(f"unknown retention trigger {trigger!r}")
     # One run at a time per tenant; a second waits and then sees the first one's work done.
-    await session.execute(text("LOCK TABLE retention_runs IN SHARE ROW EXCLUSIVE MODE"))
+    await session.execute(text(_LOCK_RUNS))
     if once_per_day and await session.scalar(
         select(RetentionRun.id).where(RetentionRun.trigger == trigger, RetentionRun.as_of == as_of).limit(1)
     ):
         return None
     policies = await load_policies(session)
-    categories = await _apply(session, policies, as_of)
-    result = RetentionResult(as_of, False, categories, uuid.uuid4(), _disabled(policies))
-    counts = {
+    run_id, label = uuid.uuid4(), actor.email if actor else SYSTEM_ACTOR
+    categories = await _apply(session, policies, as_of, run_id=run_id, actor=label)
+    result = RetentionResult(as_of, False, categories, run_id, _disabled(policies))
+    counts: dict[str, dict[str, Any]] = {
         c.category: {"action": c.action, "period_days": c.period_days, "count": c.count} for c in categories
     }
-    label = actor.email if actor else SYSTEM_ACTOR
+    for c in categories:
+        if c.broken_at is not None:
+            counts[c.category]["broken_at"] = c.broken_at
     session.add(
         RetentionRun(
             id=result.run_id,
@@ -372,7 +460,8 @@ async def run_scheduled(session: AsyncSession, as_of: date) -> RetentionResult |
 
 def validate_policies(rows: Sequence[Mapping[str, Any]]) -> dict[str, tuple[int, str, bool]]:
     """{category: (period_days, action, enabled)}; unknown categories, periods outside
-    30..3650 days and actions a category cannot take are refused, each on its own field."""
+    30..3650 days (365..3650 for audit events) and actions a category cannot take are refused,
+    each on its own field."""
     errors: list[FieldError] = []
     clean: dict[str, tuple[int, str, bool]] = {}
     for row in rows:
@@ -382,13 +471,14 @@ def validate_policies(rows: Sequence[Mapping[str, Any]]) -> dict[str, tuple[int,
             continue
         period_text = clean_text(row.get("period_days"))
         period = int(period_text) if period_text.isdigit() and len(period_text) < 6 else None
-        if period is None or not MIN_DAYS <= period <= MAX_DAYS:
+        low = CATEGORY_MIN_DAYS.get(category, MIN_DAYS)
+        if period is None or not low <= period <= MAX_DAYS:
             errors.append(
                 FieldError(
                     f"{category}.period_days",
                     "out_of_range",
                     N_("Enter a whole number of days from {low} to {high}."),
-                    params={"low": str(MIN_DAYS), "high": str(MAX_DAYS)},
+                    params={"low": str(low), "high": str(MAX_DAYS)},
                 )
             )
         action = clean_text(row.get("action")).lower()

@@ -39,6 +39,10 @@ from tenantcrm.tenancy.tenant import (
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # The application may add rows to these but never change or remove one (a trigger backs this up).
 APPEND_ONLY_TABLES = ("audit_events",)
+# Written only by a SECURITY DEFINER function of the schema (t0009): the application reads them.
+READ_ONLY_TABLES = ("audit_checkpoints",)
+# Functions the tenant role may call (EXECUTE is revoked from PUBLIC by their migration).
+TENANT_FUNCTIONS = ("audit_prune(bigint, bytea, timestamptz, uuid, text)",)
 ROLE_NAME_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -133,6 +137,10 @@ async def _grant_tenant_privileges(conn: AsyncConnection, schema: str) -> None:
     await conn.execute(text(f"REVOKE INSERT, UPDATE, DELETE ON {role}.alembic_version FROM {role}"))
     for table in APPEND_ONLY_TABLES:
         await conn.execute(text(f"REVOKE UPDATE, DELETE, TRUNCATE ON {role}.{table} FROM {role}"))
+    for table in READ_ONLY_TABLES:
+        await conn.execute(text(f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {role}.{table} FROM {role}"))
+    for function in TENANT_FUNCTIONS:
+        await conn.execute(text(f"GRANT EXECUTE ON FUNCTION {role}.{function} TO {role}"))
 
 
 class TenantLifecycle:

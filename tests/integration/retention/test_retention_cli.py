@@ -53,7 +53,13 @@ async def test_dry_run_json_prints_counts_and_changes_nothing_then_the_run_appli
     assert dry.returncode == 0, dry.stderr
     report = json.loads(dry.stdout)
     assert report["tenant"] == tenant.slug and report["dry_run"] is True
-    assert report["counts"] == {"prospects": 1, "closed_customers": 0, "pii_access_log": 1, "sessions": 0}
+    assert report["counts"] == {
+        "prospects": 1,
+        "closed_customers": 0,
+        "pii_access_log": 1,
+        "sessions": 0,
+        "audit_events": 0,
+    }
     assert sorted(report["disabled"]) == ["complaints", "interactions"]
     assert await fingerprint(db, tenant) == before
     for value in prospect.values.values():
@@ -76,7 +82,7 @@ async def test_dry_run_json_prints_counts_and_changes_nothing_then_the_run_appli
     text_run = await asyncio.to_thread(run_cli, cli_env, "retention", "run", tenant.slug, "--dry-run")
     assert text_run.returncode == 0
     assert text_run.stdout.strip() == (
-        f"{tenant.slug}: prospects 0, closed_customers 0, pii_access_log 0, sessions 0"
+        f"{tenant.slug}: prospects 0, closed_customers 0, pii_access_log 0, sessions 0, audit_events 0"
         " (dry run, nothing changed)"
     )
 

@@ -53,6 +53,8 @@ def _form(**overrides: str) -> dict[str, str]:
         "pii_access_log.action": "delete",
         "sessions.period_days": "30",
         "sessions.action": "delete",
+        "audit_events.period_days": "1825",
+        "audit_events.action": "delete",
     }
     return {**form, **overrides}
 
@@ -71,6 +73,11 @@ async def test_the_page_renders_in_both_languages_and_is_in_the_settings_navigat
     # Sessions can only be deleted: the page offers nothing else.
     sessions_row = re.search(r'id="policy-sessions".*?</tr>', chinese.text, re.S).group(0)
     assert 'value="delete"' in sessions_row and 'value="anonymise"' not in sessions_row
+    # So can audit events (a hash chain cannot be anonymised), named in the reader's language.
+    audit_row = re.search(r'id="policy-audit_events".*?</tr>', chinese.text, re.S).group(0)
+    assert 'value="delete"' in audit_row and 'value="anonymise"' not in audit_row
+    assert shows(chinese, "Audit log events") and ZH("Audit log events") != "Audit log events"
+    assert 'value="1825"' in audit_row
 
 
 async def test_policies_are_saved_and_bad_ones_refused_inline_saving_nothing(client, db, office):
@@ -78,13 +85,24 @@ async def test_policies_are_saved_and_bad_ones_refused_inline_saving_nothing(cli
     await web_sign_in(client, fixture.slug, fixture.admin_email)
     path = f"/t/{fixture.slug}/settings/retention"
     refused = await post(
-        client, path, _form(**{"complaints.period_days": "5", "sessions.action": "anonymise"}), headers=EN
+        client,
+        path,
+        _form(
+            **{
+                "complaints.period_days": "5",
+                "sessions.action": "anonymise",
+                "audit_events.period_days": "200",
+            }
+        ),
+        headers=EN,
     )
     assert refused.status_code == 422
     row = re.search(r'id="policy-complaints".*?</tr>', refused.text, re.S).group(0)
     assert 'class="is-invalid"' in row and "Enter a whole number of days from 30 to 3650." in row
     assert 'value="5"' in row  # what was typed stays
     assert 'id="sessions-action-error"' in refused.text
+    audit_row = re.search(r'id="policy-audit_events".*?</tr>', refused.text, re.S).group(0)
+    assert "Enter a whole number of days from 365 to 3650." in audit_row and 'value="200"' in audit_row
     async with tenant_session(db, fixture.tenant) as session:
         assert not (await session.get(RetentionPolicy, "prospects")).enabled
 
