@@ -87,6 +87,10 @@ class RetentionOutcome:
     disabled: list[RetentionCategory] = strawberry.field(  # type: ignore[valid-type]
         description="Categories whose policy is switched off."
     )
+    audit_chain_broken_at: int | None = strawberry.field(
+        description="Set when the audit chain does not verify at this sequence number: no audit event "
+        "was pruned, the other categories ran. Run `tenantcrm audit verify` and investigate."
+    )
 
     @classmethod
     def from_result(cls, result: RetentionResult) -> RetentionOutcome:
@@ -104,6 +108,7 @@ class RetentionOutcome:
                 for c in result.categories
             ],
             disabled=[RetentionCategory(name) for name in result.skipped],
+            audit_chain_broken_at=result.audit_chain_broken_at(),
         )
 
 

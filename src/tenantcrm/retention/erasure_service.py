@@ -237,7 +237,9 @@ class ErasureService:
             # deleted with the customer, or with their free text cleared when anonymised
             "records": counted,
             "personal_data_cleared": ["name", "national_id", "phone", "email", "address", "blind_indexes"],
-            "kept": {"pii_access_log": kept, "audit_events": "append_only"},
+            # Audit events stay until the audit_events policy prunes them (ADR 0011); they name the
+            # customer by id and record that identifying fields changed, never their values.
+            "kept": {"pii_access_log": kept, "audit_events": "redacted_until_retention"},
         }
         await audit.record(
             self.session,

@@ -60,7 +60,7 @@ async def test_request_review_execute_deletes_everything_and_certifies_it(db, se
         "warnings": 0,
         "import_rows": 1,
     }
-    assert certificate["kept"] == {"pii_access_log": 1, "audit_events": "append_only"}
+    assert certificate["kept"] == {"pii_access_log": 1, "audit_events": "redacted_until_retention"}
     for value in seeded.values.values():
         assert value not in str(certificate)
     async with tenant_session(db, tenant) as session:
