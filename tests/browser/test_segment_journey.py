@@ -10,12 +10,15 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tenantcrm.database import Database
+from tenantcrm.settings import REPO_ROOT
+from tenantcrm.web.i18n import translations
 from tests.browser.conftest import NewContext
 from tests.browser.test_lending_journey import SCREENSHOT, sign_in
 from tests.conftest import TenantFixture, add_user, make_tenant
 from tests.integration.web.test_lending_pages import Book
 
 pytestmark = pytest.mark.browser
+ZH = translations(REPO_ROOT / "web" / "locale", "zh_CN").gettext
 
 
 @pytest.fixture
@@ -48,8 +51,15 @@ async def test_manager_builds_previews_saves_and_charts_a_segment(
     await expect(count).to_have_text("3")
 
     await page.click("button[value='add_condition:g0']")  # posted back: the page comes again
+    first_problem = page.locator("#error-g0-c0")  # the new row has no value yet, in the reader's words
+    await expect(first_problem).to_have_text(
+        ZH("{where}: choose a value for {label}.").format(
+            where=ZH("Condition {number}").format(number=1), label=ZH("Risk level")
+        )
+    )
     await page.select_option("select[name='g0.c0.value']", "high")  # htmx: the preview alone
     await expect(count).to_have_text("2")
+    await expect(first_problem).to_be_hidden()  # the preview took the row's problem away with it
 
     await page.click("button[value='add_group:g0']")
     await page.select_option("select[name='g0.g1.c0.field']", "creditScore")
@@ -60,9 +70,13 @@ async def test_manager_builds_previews_saves_and_charts_a_segment(
     await page.fill("input[name='g0.g1.c0.value']", "")
     await page.locator("input[name='g0.g1.c0.value']").press_sequentially("abc")
     await expect(page.locator("#segment-preview .alert")).to_be_visible()
+    nested_problem = page.locator("#error-g0-g1-c0")  # the group's row is the page's second condition
+    await expect(nested_problem).to_contain_text(ZH("Condition {number}").format(number=2))
+    await expect(nested_problem).to_contain_text(ZH("Credit score"))
     await page.fill("input[name='g0.g1.c0.value']", "")
     await page.locator("input[name='g0.g1.c0.value']").press_sequentially("500")
     await expect(count).to_have_text("2")
+    await expect(nested_problem).to_be_hidden()
 
     await page.fill("#segment-name", "上海高分客户")
     await page.check("input[name='shared']")

@@ -4,6 +4,7 @@ refusals that write nothing, the segment page with its breakdown, the masked exp
 from __future__ import annotations
 
 import io
+import re
 import uuid
 
 import pytest
@@ -128,10 +129,44 @@ async def test_live_preview_partial_for_htmx(client, bank):
         headers=HTMX,
     )
     assert bad.status_code == 200 and 'id="segment-count"' not in bad.text
-    problem = ZH("{path}: {name} needs a whole number from {low} to {high}.").format(
-        path="and[0]", name="creditScore", low=0, high=1000
+    problem = ZH("{where}: {label} needs a whole number from {low} to {high}.").format(
+        where=ZH("Condition {number}").format(number=1), label=ZH("Credit score"), low=0, high=1000
     )
     assert str(escape(problem)) in bad.text
+    # The row's own problem comes along out of band, and goes away (an empty, hidden slot) once fixed.
+    assert f'id="error-g0-c0" role="alert" hx-swap-oob="true">{escape(problem)}</p>' in bad.text
+    fixed = await post(client, f"/t/{fixture.slug}/segments/preview", HIGH, headers=HTMX)
+    assert '<p class="field-error" id="error-g0-c0" role="alert" hidden hx-swap-oob="true"></p>' in fixed.text
+
+
+async def test_builder_problems_name_the_condition_and_its_label_in_the_reader_language(client, bank):
+    fixture, manager, _ = bank
+    await web_sign_in(client, fixture.slug, manager)
+    base = f"/t/{fixture.slug}/segments"
+    rows = [
+        *HIGH,
+        ("g0.g1.kind", "or"),
+        ("g0.g1.c0.field", "monthlyIncome"),
+        ("g0.g1.c0.op", "gte"),
+        ("g0.g1.c0.value", ""),
+    ]
+    chinese = await post(client, f"{base}/new", [*rows, ("action", "preview")])
+    assert chinese.status_code == 422
+    # The group's row is the second condition on the page; its field is named as the form names it.
+    second = ZH("{where}: enter a value for {label}.").format(
+        where=ZH("Condition {number}").format(number=2), label=ZH("Monthly income")
+    )
+    assert str(escape(second)) in chinese.text and "monthlyIncome" not in _text_of(chinese.text)
+    assert "and[" not in chinese.text
+    await client.get("/lang/en?next=/")
+    added = await post(client, f"{base}/new", [("g0.kind", "and"), ("action", "add_condition:g0")])
+    assert "Condition 1: choose a value for Risk level." in added.text
+    assert '<span class="seg-num" title="Condition 1">1</span>' in added.text
+
+
+def _text_of(html: str) -> str:
+    """The page's text outside tags, where an internal field name must not show."""
+    return re.sub(r"<[^>]*>", " ", html)
 
 
 async def test_saving_a_segment_and_its_page(client, bank, db):
@@ -191,8 +226,9 @@ async def test_an_invalid_filter_or_name_is_refused_with_422_and_nothing_saved(c
         ],
     )
     assert bad_value.status_code == 422
-    assert str(escape(ZH("{path}: between takes [low, high].").format(path="and[0]"))) in bad_value.text
-    assert 'class="seg-row has-error" id="row-g0.c0"' in bad_value.text
+    between = ZH("{where}: {label} needs a lower and an upper value, the lower one first.")
+    problem = between.format(where=ZH("Condition {number}").format(number=1), label=ZH("Credit score"))
+    assert f'<p class="field-error" id="error-g0-c0" role="alert">{escape(problem)}</p>' in bad_value.text
     no_name = await post(
         client, f"/t/{fixture.slug}/segments/new", [*HIGH, ("name", " "), ("action", "save")]
     )
