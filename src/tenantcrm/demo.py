@@ -18,7 +18,7 @@ from tenantcrm.auth.service import (
 )
 from tenantcrm.collateral.service import CollateralService
 from tenantcrm.complaints.service import ComplaintService
-from tenantcrm.contacts.models import Interaction
+from tenantcrm.contacts.models import FollowUp, Interaction
 from tenantcrm.contacts.service import ContactService
 from tenantcrm.customers.models import Customer
 from tenantcrm.customers.regions import REGIONS
@@ -128,6 +128,8 @@ async def ensure_demo_tenant(db: Database, settings: Settings) -> DemoTenant:
             await _seed_loan_book(session, owners[0])
         if not await session.scalar(select(func.count()).select_from(Interaction)):
             await _seed_relationship_work(session, owners[0], owners[1])
+        for owner in owners:
+            await _plan_my_day(session, owner, date.today())
         await revoke_api_tokens_named(session, admin, "demo")
         token = await create_api_token(session, tenant, admin, "demo")
     return DemoTenant(DEMO_SLUG, DEMO_ADMIN, DEMO_OFFICER, DEMO_PASSWORD, token)
@@ -246,6 +248,59 @@ async def _repay(loans: LoanService, loan: Loan, rng: random.Random, today: date
         )
 
 
+# Follow-ups of "my day" by a customer's place among its owner's first live customers (the fourth
+# is left uncontacted): (channel, note, first and last day from today).
+MY_DAY_PLAN = (
+    ("phone", "还款提醒", 0, 0),
+    ("visit", "贷后走访", 1, 6),
+    ("phone", "催收补充流水材料", -9, -1),
+)
+
+
+async def _live_customers(session, principal) -> list[Customer]:
+    """The owner's first 40 prospects and active customers, the same ones on every run."""
+    return list(
+        await session.scalars(
+            select(Customer)
+            .where(Customer.owner_id == principal.user_id, Customer.status.in_(("active", "prospect")))
+            .order_by(Customer.created_at, Customer.id)
+            .limit(40)
+        )
+    )
+
+
+async def _plan_my_day(session, principal, today: date) -> None:
+    """Open follow-ups overdue, due today and visits this week for the owner, dated from `today` on
+    every run, so "my day" shows each whenever the demo is started. The plans of an earlier run
+    (same customer, note and assignee, still open) are moved rather than planned again; one that was
+    ticked off is planned afresh."""
+    rng = random.Random(2027)
+    contacts = ContactService(session, principal)
+    for index, customer in enumerate(await _live_customers(session, principal)):
+        if index % 4 == 3:
+            continue
+        channel, note, first, last = MY_DAY_PLAN[index % 4]
+        due_on = today + timedelta(days=rng.randint(first, last))
+        planned = await session.scalar(
+            select(FollowUp)
+            .where(
+                FollowUp.customer_id == customer.id,
+                FollowUp.assignee_id == principal.user_id,
+                FollowUp.note == note,
+                FollowUp.done_at.is_(None),
+            )
+            .order_by(FollowUp.created_at, FollowUp.id)
+            .limit(1)
+        )
+        if planned is None:
+            planned = await contacts.plan_follow_up(
+                customer.id, {"due_on": today.isoformat(), "channel": channel, "note": note}
+            )
+        # Set directly: users may not plan a date in the past, but the demo's "overdue" needs one.
+        planned.due_on = due_on
+    await session.flush()
+
+
 CONTACT_NOTES = [
     ("phone", "电话回访，客户确认本月按时还款", "下月初再次提醒"),
     ("visit", "上门走访经营场所，经营正常，存货充足", "复核抵押物状态"),
@@ -256,20 +311,13 @@ CONTACT_NOTES = [
 
 
 async def _seed_relationship_work(session, admin, officer) -> None:
-    """Contacts, follow-ups due today and overdue, complaints, flags and a risk case, so that
-    "my day", the timeline, the risk board and the dashboard have something to show."""
+    """Contacts, complaints, flags and a risk case, so that "my day", the timeline, the risk board
+    and the dashboard have something to show (the follow-ups come from _plan_my_day, every run)."""
     rng = random.Random(2026)
     now = datetime.now(UTC)
     today = date.today()
     for principal in (officer, admin):
-        own = list(
-            await session.scalars(
-                select(Customer)
-                .where(Customer.owner_id == principal.user_id, Customer.status.in_(("active", "prospect")))
-                .order_by(Customer.created_at)
-                .limit(40)
-            )
-        )
+        own = await _live_customers(session, principal)
         contacts = ContactService(session, principal)
         for index, customer in enumerate(own):
             if index % 4 == 3:
@@ -283,19 +331,6 @@ async def _seed_relationship_work(session, admin, officer) -> None:
                         "channel": channel,
                         "summary": summary,
                         "next_step": next_step,
-                    },
-                )
-            if index % 4 == 0:
-                await contacts.plan_follow_up(
-                    customer.id, {"due_on": today.isoformat(), "channel": "phone", "note": "还款提醒"}
-                )
-            elif index % 4 == 1:
-                await contacts.plan_follow_up(
-                    customer.id,
-                    {
-                        "due_on": (today + timedelta(days=rng.randint(1, 6))).isoformat(),
-                        "channel": "visit",
-                        "note": "贷后走访",
                     },
                 )
         complaints = ComplaintService(session, principal)

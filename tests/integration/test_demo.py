@@ -53,3 +53,42 @@ async def test_the_demo_tenant_has_relationship_work_to_show(db, settings):
     assert counts["Interaction"] > 20 and counts["FollowUp"] > 5 and counts["Complaint"] == 6
     assert counts["EarlyWarning"] > 0 and counts["RiskCase"] == 2 and counts["RiskMeasure"] == 4
     assert day.due_today and day.visits and day.uncontacted
+
+
+async def test_my_day_of_the_demo_is_dated_from_the_day_it_runs(db, settings):
+    """Whenever the demo is started, the officer and the admin each have follow-ups overdue, due today
+    and visits this week: a rerun days later moves the open plans instead of adding more, and plans
+    afresh only what was ticked off."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from tenantcrm.contacts.models import FollowUp
+    from tenantcrm.contacts.service import ContactService
+
+    demo = await ensure_demo_tenant(db, settings)
+    tenant = await find_tenant_by_slug(db, demo.slug)
+    people = [await principal_of(db, tenant, email) for email in (demo.officer_email, demo.admin_email)]
+
+    async def open_plans() -> int:
+        async with tenant_session(db, tenant) as session:
+            return await session.scalar(select(func.count()).where(FollowUp.done_at.is_(None)))
+
+    async def days() -> list:
+        async with tenant_session(db, tenant) as session:
+            return [await ContactService(session, person).my_day() for person in people]
+
+    before = await open_plans()
+    # As if the last run was twelve days ago: every plan it made has slipped into the past.
+    async with tenant_session(db, tenant) as session:
+        await session.execute(update(FollowUp).values(due_on=FollowUp.due_on - timedelta(days=12)))
+    async with tenant_session(db, tenant) as session:
+        ticked = (await ContactService(session, people[0]).my_day()).overdue[0].follow_up.id
+        await ContactService(session, people[0]).complete_follow_up(ticked)
+    await ensure_demo_tenant(db, settings)
+
+    for day in await days():
+        assert day.overdue and day.due_today and day.visits
+        assert all(row.follow_up.channel == "visit" for row in day.visits)
+        assert max(row.overdue_days for row in day.overdue) <= 9  # moved, not left twelve days behind
+    assert await open_plans() == before  # the ticked-off one planned afresh, nothing else added
