@@ -129,11 +129,40 @@ def _literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-async def _grant_tenant_privileges(conn: AsyncConnection, schema: str) -> None:
+# Is the current (migrating) role's default grant to the tenant role in place for this schema?
+_HAS_DEFAULT_PRIVILEGES = text(
+    "SELECT EXISTS (SELECT 1 FROM pg_default_acl WHERE defaclrole = to_regrole(current_user)"
+    " AND defaclnamespace = to_regnamespace(:schema) AND defaclobjtype = 'r')"
+)
+
+
+async def _ensure_default_privileges(conn: AsyncConnection, schema: str) -> bool:
+    """Make tables and sequences the migrating role creates in the schema the tenant role's to use,
+    as they are created; True if that was so already.
+
+    Why: `GRANT ... ON ALL TABLES IN SCHEMA` finds a schema's tables by scanning all of pg_class
+    (it has no index on the namespace), so with 1,000 tenants (about 200,000 relations) each grant
+    took 60-150 ms here and migrate --all grew with the square of the tenant count.
+    """
+    if await conn.scalar(_HAS_DEFAULT_PRIVILEGES, {"schema": schema}):
+        return True
+    role = _quote(schema)
+    defaults = f"ALTER DEFAULT PRIVILEGES IN SCHEMA {role} GRANT"
+    await conn.execute(text(f"{defaults} SELECT, INSERT, UPDATE, DELETE ON TABLES TO {role}"))
+    await conn.execute(text(f"{defaults} USAGE, SELECT ON SEQUENCES TO {role}"))
+    return False
+
+
+async def _grant_tenant_privileges(conn: AsyncConnection, schema: str, every_table: bool = True) -> None:
+    """The tenant role's rights in its schema. `every_table` grants on all existing tables and
+    sequences too, which is needed once: before the schema had its default privileges."""
     role = _quote(schema)
     await conn.execute(text(f"GRANT USAGE ON SCHEMA {role} TO {role}"))
-    await conn.execute(text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {role} TO {role}"))
-    await conn.execute(text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {role} TO {role}"))
+    if every_table:
+        await conn.execute(
+            text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {role} TO {role}")
+        )
+        await conn.execute(text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {role} TO {role}"))
     await conn.execute(text(f"REVOKE INSERT, UPDATE, DELETE ON {role}.alembic_version FROM {role}"))
     for table in APPEND_ONLY_TABLES:
         await conn.execute(text(f"REVOKE UPDATE, DELETE, TRUNCATE ON {role}.{table} FROM {role}"))
@@ -252,8 +281,12 @@ class TenantLifecycle:
         self, conn: AsyncConnection, tenant_id: str, schema: str, using: migrations.Migrator | None = None
     ) -> str:
         """Alembic to head, grants, keys and the registry's version mirror, in the caller's transaction."""
+        # Before Alembic, so the tables it creates are granted as they are made. A schema migrated
+        # before it had them (provisioned by older code) gets its existing tables granted once.
+        had_defaults = await _ensure_default_privileges(conn, schema)
+        backfill = not had_defaults and await migrations.tenant_version(conn, schema) is not None
         version = await migrations.upgrade_tenant(conn, schema, using=using)
-        await _grant_tenant_privileges(conn, schema)
+        await _grant_tenant_privileges(conn, schema, every_table=backfill)
         # Idempotent: a tenant provisioned before PII encryption gets its keys here too.
         await create_tenant_keys(conn, self.ring(), tenant_id)
         await conn.execute(

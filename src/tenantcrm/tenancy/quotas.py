@@ -26,9 +26,13 @@ from tenantcrm.validation import FieldError, InvalidInput
 MIB = 1024 * 1024
 MAX_LIMIT = 10**12
 # Every table of the tenant's schema with its indexes and TOAST; the tenant role may ask this.
+# Found through pg_depend (each relation depends on its schema, indexed by the referenced object):
+# pg_class has no index on the schema, and scanning it costs tens of ms with 1,000 tenants.
 STORAGE_BYTES = text(
-    "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c"
-    " WHERE c.relnamespace = to_regnamespace(current_schema()) AND c.relkind IN ('r', 'm', 'p')"
+    "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_depend d"
+    " JOIN pg_class c ON c.oid = d.objid AND c.relkind IN ('r', 'm', 'p')"
+    " WHERE d.refclassid = 'pg_namespace'::regclass AND d.refobjid = to_regnamespace(current_schema())"
+    " AND d.classid = 'pg_class'::regclass"
 )
 LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
 _STORAGE_CACHE = "tenantcrm.quotas.storage_bytes"
@@ -197,8 +201,9 @@ async def check_storage(session: AsyncSession, tenant: Tenant) -> None:
 
     The size of what is about to be written is not known beforehand, so the check is on the size
     reached: one write may take a tenant past its limit, the next is refused. The size is measured
-    once per transaction (a page request, a job step) and kept on the session: it walks the catalog
-    and stats every relation's files, a few milliseconds for a tenant's ~40 tables.
+    once per transaction (a page request, a job step) and kept on the session: it opens every
+    relation of the schema and stats its files (~40 tables with their indexes; 2-50 ms here with
+    1,000 tenants, depending on the load).
     """
     limit = tenant.limits.storage_mb
     if limit is None:

@@ -132,3 +132,46 @@ async def test_a_migrator_with_an_extra_revision_folder(db, lifecycle):
         assert await _version(db, org.tenant.schema) == migrations.head("tenant")
     finally:
         await lifecycle.delete(org.slug)
+
+
+UNGRANTED = text(
+    "SELECT count(*) FROM pg_tables WHERE schemaname = :s"
+    " AND NOT has_table_privilege(:s, format('%I.%I', schemaname, tablename), 'SELECT')"
+)
+DEFAULTS = text(
+    "SELECT count(*) FROM pg_default_acl WHERE defaclnamespace = to_regnamespace(:s)"
+    " AND defaclrole = to_regrole(current_user)"
+)
+
+
+async def test_tables_are_granted_through_default_privileges(db, lifecycle):
+    org = await make_tenant(lifecycle, "grants")
+    schema = org.tenant.schema
+    async with db.admin_engine.connect() as conn:
+        # Provisioning granted nothing table by table (no GRANT ... ON ALL TABLES): the defaults did.
+        assert await conn.scalar(DEFAULTS, {"s": schema}) == 2  # tables and sequences
+        assert await conn.scalar(UNGRANTED, {"s": schema}) == 0
+        for table, privilege in (("alembic_version", "INSERT"), ("audit_events", "UPDATE")):
+            assert not await conn.scalar(
+                text("SELECT has_table_privilege(CAST(:s AS text), CAST(:t AS text), CAST(:p AS text))"),
+                {"s": schema, "t": f"{schema}.{table}", "p": privilege},
+            )
+
+
+async def test_a_tenant_from_before_default_privileges_gets_them_and_its_grants_once(db, lifecycle):
+    org = await make_tenant(lifecycle, "grants")
+    schema, role = org.tenant.schema, f'"{org.tenant.schema}"'
+    async with db.admin_engine.begin() as conn:  # as older code left a tenant
+        for kind in ("TABLES", "SEQUENCES"):
+            await conn.execute(
+                text(f"ALTER DEFAULT PRIVILEGES IN SCHEMA {role} REVOKE ALL ON {kind} FROM {role}")
+            )
+        await conn.execute(text(f"REVOKE ALL ON {role}.customers FROM {role}"))
+        await conn.run_sync(migrations.migrator("tenant").downgrade, schema, "-1")
+        assert await conn.scalar(DEFAULTS, {"s": schema}) == 0
+        assert await conn.scalar(UNGRANTED, {"s": schema}) == 1
+
+    assert (await lifecycle._migrate_one(org.tenant)).status == "migrated"
+    async with db.admin_engine.connect() as conn:
+        assert await conn.scalar(DEFAULTS, {"s": schema}) == 2
+        assert await conn.scalar(UNGRANTED, {"s": schema}) == 0
