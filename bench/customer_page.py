@@ -130,19 +130,12 @@ def results(args: argparse.Namespace, loads: dict[int, dict[str, Load]], loads_o
     for concurrency, by_kind in loads.items():
         floor = by_kind["floor"]
         for kind, load in by_kind.items():
-            result = Result(
-                name=f"page.customer.{kind}.c{concurrency}@{args.customers}",
-                p50_ms=round(load.p(50), 3),
-                p99_ms=round(load.p(99), 3),
-                throughput=round(load.throughput, 1),
-                reference=None,
-                ratio=None,
-                target=None,
-                met=None,
-                notes=f"{what[kind]}; the customer with the most loans ({loads_of}) of a tenant of "
-                f"{args.customers}; {concurrency} client(s), {len(load.seconds)} requests in {args.rounds} "
-                f"rounds; server CPU {load.cpu_ms_per_request:.1f} ms per request; throughput in "
-                f"requests/s; load average at the end {load_average()}",
+            result = load.result(
+                f"page.customer.{kind}.c{concurrency}@{args.customers}",
+                f"{what[kind]}; the customer with the most loans ({loads_of}) of a tenant of "
+                f"{args.customers}; {concurrency} client(s), {len(load.seconds)} requests in "
+                f"{args.rounds} rounds; server CPU {load.cpu_ms_per_request:.1f} ms per request; "
+                f"throughput in requests/s; load average at the end {load_average()}",
             )
             if kind != "floor":
                 result.reference = round(floor.p(50), 3)

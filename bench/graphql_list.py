@@ -292,18 +292,10 @@ def results(
     for concurrency, by_server in loads.items():
         for name, load in by_server.items():
             out.append(
-                Result(
-                    name=f"graphql_list.{name}.c{concurrency}@{n}",
-                    p50_ms=round(load.p(50), 3),
-                    p99_ms=round(load.p(99), 3),
-                    throughput=round(load.throughput, 1),
-                    reference=None,
-                    ratio=None,
-                    target=None,
-                    met=None,
-                    notes=f"{what[name]}; {concurrency} client(s), {len(load.seconds)} requests, server "
-                    f"process CPU {load.cpu_ms_per_request:.1f} ms per request; {common_notes}; throughput "
-                    f"in requests/s",
+                load.result(
+                    f"graphql_list.{name}.c{concurrency}@{n}",
+                    f"{what[name]}; {concurrency} client(s), {len(load.seconds)} requests, server CPU "
+                    f"{load.cpu_ms_per_request:.1f} ms per request; {common_notes}; throughput in requests/s",
                 )
             )
     by_name = {r.name: r for r in out}

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter
 
-from common import BENCH_DIR, Scratch, percentile
+from common import BENCH_DIR, Result, Scratch, percentile
 
 from tenantcrm.settings import REPO_ROOT
 
@@ -201,6 +201,11 @@ class Load:
 
     def p(self, q: float) -> float:
         return percentile(self.seconds, q) * 1000
+
+    def result(self, name: str, notes: str) -> Result:
+        """This load as a results.json entry; reference, ratio and target are the caller's."""
+        p50, p99, throughput = round(self.p(50), 3), round(self.p(99), 3), round(self.throughput, 1)
+        return Result(name, p50, p99, throughput, None, None, None, None, notes)
 
 
 # A request picks its bytes (by request number), and the check sees each answer: it raises on a

@@ -95,32 +95,23 @@ async def main(args: argparse.Namespace) -> list[Result]:
         f"{n} tenants of {args.customers} customers each, built in {built:.0f} s; app RSS at the end "
         f"{rss:.0f} MB, peak {peak:.0f} MB; load average at the end {load_average()}"
     )
-    few_result = Result(
-        name=f"spread.list.tenants{FEW}@{n}",
-        p50_ms=round(few_load.p(50), 3),
-        p99_ms=round(few_load.p(99), 3),
-        throughput=round(few_load.throughput, 1),
-        reference=None,
-        ratio=None,
-        target=None,
-        met=None,
-        notes=f"over {FEW} of the tenants, {len(few_load.seconds)} requests (half before the wide run, half "
+    few_result = few_load.result(
+        f"spread.list.tenants{FEW}@{n}",
+        f"over {FEW} of the tenants, {len(few_load.seconds)} requests (half before the wide run, half "
         f"after); server CPU {few_load.cpu_ms_per_request:.1f} ms per request; {common}",
     )
     ratio = wide.p(99) / few_load.p(99)
-    wide_result = Result(
-        name=f"spread.list.tenants{n}@{n}",
-        p50_ms=round(wide.p(50), 3),
-        p99_ms=round(wide.p(99), 3),
-        throughput=round(wide.throughput, 1),
-        reference=few_result.p99_ms,
-        ratio=round(ratio, 3),
-        target=f"ratio = p99 / p99 over {FEW} tenants <= {P99_TARGET}, app peak RSS < {MEMORY_TARGET_MB} MB",
-        met=ratio <= P99_TARGET and peak < MEMORY_TARGET_MB,
-        notes=f"over all {n} tenants, {len(wide.seconds)} requests after one per tenant unmeasured; "
-        f"server CPU {wide.cpu_ms_per_request:.1f} ms per request; p50 / p50 over {FEW} = "
+    wide_result = wide.result(
+        f"spread.list.tenants{n}@{n}",
+        f"over all {n} tenants, {len(wide.seconds)} requests after one per tenant unmeasured; server CPU "
+        f"{wide.cpu_ms_per_request:.1f} ms per request; p50 / p50 over {FEW} = "
         f"{wide.p(50) / few_load.p(50):.2f}; reference = p99 over {FEW} tenants (ms); {common}",
     )
+    wide_result.reference, wide_result.ratio = few_result.p99_ms, round(ratio, 3)
+    wide_result.target = (
+        f"ratio = p99 / p99 over {FEW} tenants <= {P99_TARGET}, app peak RSS < {MEMORY_TARGET_MB} MB"
+    )
+    wide_result.met = ratio <= P99_TARGET and peak < MEMORY_TARGET_MB
     return [wide_result, few_result]
 
 
