@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from tenantcrm.audit import service as audit
 from tenantcrm.auth.permissions import CUSTOMERS_READ, CUSTOMERS_WRITE, Principal
@@ -17,7 +18,13 @@ from tenantcrm.auth.service import active_user_id
 from tenantcrm.complaints.models import Complaint
 from tenantcrm.customers.inputs import choice_of, limited_text
 from tenantcrm.customers.models import Customer
-from tenantcrm.customers.service import CustomerService, in_customer_scope
+from tenantcrm.customers.service import (
+    CustomerService,
+    InvalidCursor,
+    decode_cursor,
+    encode_cursor,
+    in_customer_scope,
+)
 from tenantcrm.loans.models import Loan
 from tenantcrm.messages import N_
 from tenantcrm.preferences.service import load_preferences
@@ -29,6 +36,8 @@ STATUSES = ("open", "in_progress", "resolved")
 CONTENT_MAX = 5000
 CHOOSE = N_("Choose one of the listed values.")
 PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+COMPLAINT_SORTS = ("respond_by", "received_at")
 
 
 class ComplaintNotFound(Exception):
@@ -40,6 +49,40 @@ class ComplaintRow:
     complaint: Complaint
     customer_name: str
     overdue: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ComplaintOrder:
+    """respond_by: the most urgent first (unresolved before resolved, then by response target);
+    received_at: the oldest first. `descending` turns either round. t0012 indexes both orders."""
+
+    field: str = "respond_by"
+    descending: bool = False
+
+    def __post_init__(self) -> None:
+        if self.field not in COMPLAINT_SORTS:
+            raise ValueError(f"unknown complaint order {self.field}")
+
+    def keys(self, entity: Any) -> tuple[Any, ...]:
+        if self.field == "respond_by":
+            return (entity.status == "resolved", entity.respond_by, entity.id)
+        return (entity.received_at, entity.id)
+
+
+@dataclass(slots=True)
+class ComplaintPage:
+    rows: list[ComplaintRow]
+    cursors: list[str]
+    has_next_page: bool
+    has_previous_page: bool
+
+    @property
+    def start_cursor(self) -> str | None:
+        return self.cursors[0] if self.cursors else None
+
+    @property
+    def end_cursor(self) -> str | None:
+        return self.cursors[-1] if self.cursors else None
 
 
 class ComplaintService:
@@ -180,30 +223,66 @@ class ComplaintService:
     ) -> list[ComplaintRow]:
         """Complaints in scope, the most urgent (earliest response target) first; `after` is the
         cursor (complaint_cursor) of the last row of the previous page."""
+        page = await self.page_complaints(
+            status=status, overdue_only=overdue_only, customer_ids=customer_ids, first=limit, after=after
+        )
+        return page.rows
+
+    async def page_complaints(
+        self,
+        *,
+        status: str | None = None,
+        overdue_only: bool = False,
+        customer_ids: Sequence[uuid.UUID] | None = None,
+        order: ComplaintOrder | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> ComplaintPage:
+        """One keyset page of complaints in scope (forward with first/after, back with last/before),
+        in `order`; a cursor this order did not issue is refused (InvalidInput on "after")."""
         self.principal.require(CUSTOMERS_READ)
+        order = order or ComplaintOrder()
         now = datetime.now(UTC)
+        backwards = last is not None or before is not None
+        size = min(max(int((last if backwards else first) or PAGE_SIZE), 1), MAX_PAGE_SIZE)
+        # Walking backwards reads the reverse order, then flips the page.
+        descending = order.descending != backwards
         statement = in_customer_scope(
             select(Complaint, Customer.name).join(Customer, Customer.id == Complaint.customer_id),
             self.principal,
         )
-        if after is not None:
-            resolved, respond_by, complaint_id = parse_complaint_cursor(after)
-            statement = statement.where(
-                tuple_(Complaint.status == "resolved", Complaint.respond_by, Complaint.id)
-                > tuple_(resolved, respond_by, complaint_id)
+        cursor = before if backwards else after
+        if cursor is not None:
+            try:
+                anchor_id = decode_cursor(cursor, order)
+            except InvalidCursor:
+                raise InvalidInput([FieldError("after", "invalid_cursor", CHOOSE)]) from None
+            anchor = aliased(Complaint)
+            boundary = tuple_(
+                *(select(key).where(anchor.id == anchor_id).scalar_subquery() for key in order.keys(anchor))
             )
+            position = tuple_(*order.keys(Complaint))
+            statement = statement.where(position < boundary if descending else position > boundary)
         if status:
             statement = statement.where(Complaint.status == status)
         if overdue_only:
             statement = statement.where(Complaint.status != "resolved", Complaint.respond_by < now)
         if customer_ids is not None:
             statement = statement.where(Complaint.customer_id.in_(customer_ids))
-        rows = await self.session.execute(
-            statement.order_by(Complaint.status == "resolved", Complaint.respond_by, Complaint.id).limit(
-                limit
-            )
+        keys = [key.desc() if descending else key.asc() for key in order.keys(Complaint)]
+        found = (await self.session.execute(statement.order_by(*keys).limit(size + 1))).all()
+        more = len(found) > size
+        rows = [ComplaintRow(complaint, name, complaint.overdue(now)) for complaint, name in found[:size]]
+        if backwards:
+            rows.reverse()
+        return ComplaintPage(
+            rows=rows,
+            cursors=[encode_cursor(row.complaint, order) for row in rows],
+            has_next_page=more if not backwards else cursor is not None,
+            has_previous_page=more if backwards else cursor is not None,
         )
-        return [ComplaintRow(complaint, name, complaint.overdue(now)) for complaint, name in rows.all()]
 
     async def complaints_for_customers(
         self, customer_ids: Sequence[uuid.UUID]
@@ -224,20 +303,7 @@ class ComplaintService:
         return found
 
 
-def complaint_cursor(complaint: Complaint) -> str:
-    """Where a complaint stands in list_complaints' order; no customer data in it."""
-    resolved = "1" if complaint.status == "resolved" else "0"
-    return f"{resolved}|{complaint.respond_by.isoformat()}|{complaint.id}"
-
-
-def parse_complaint_cursor(cursor: str) -> tuple[bool, datetime, uuid.UUID]:
-    resolved, _, rest = cursor.partition("|")
-    respond_by, _, raw_id = rest.partition("|")
-    complaint_id = parse_uuid(raw_id)
-    try:
-        at = datetime.fromisoformat(respond_by)
-    except ValueError:
-        at = None
-    if resolved not in ("0", "1") or at is None or at.tzinfo is None or complaint_id is None:
-        raise InvalidInput([FieldError("after", "invalid_cursor", CHOOSE)])
-    return resolved == "1", at, complaint_id
+def complaint_cursor(complaint: Complaint, order: ComplaintOrder | None = None) -> str:
+    """Where a complaint stands in page_complaints' order: the order's name and the complaint's id,
+    its sort values are read again (the customers' cursor), so no customer data is in it."""
+    return encode_cursor(complaint, order or ComplaintOrder())

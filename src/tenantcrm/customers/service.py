@@ -106,13 +106,14 @@ def _sort_key(entity: Any, order_field: str) -> ColumnElement[Any]:
 
 
 # A cursor names only the ordering and the row's id: the sort value (a name, an income)
-# is looked up again, so no personal data travels in cursors, URLs or logs.
-def encode_cursor(customer: Customer, order: CustomerOrder) -> str:
-    payload = json.dumps([order.field, str(customer.id)], separators=(",", ":"))
+# is looked up again, so no personal data travels in cursors, URLs or logs. Other lists keyed by
+# an id (complaints) use the same cursors with their own order (anything with a `field`).
+def encode_cursor(row: Customer | Any, order: CustomerOrder | Any) -> str:
+    payload = json.dumps([order.field, str(row.id)], separators=(",", ":"))
     return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, order: CustomerOrder) -> uuid.UUID:
+def decode_cursor(cursor: str, order: CustomerOrder | Any) -> uuid.UUID:
     if len(cursor) > 200:  # ours are under 80 characters; refuse before parsing anything big
         raise InvalidCursor("invalid cursor")
     try:

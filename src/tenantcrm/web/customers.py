@@ -75,8 +75,9 @@ FORM_FIELDS = (
 TABS_TARGET = "customer-tabs"
 TABS = ("profile", "financials", "collateral", "loans", "timeline", "complaints")
 OLDER_TARGET = "timeline-older"
+MORE_COMPLAINTS_TARGET = "complaints-more"
 CUSTOMER_LOANS_SHOWN = 100
-CUSTOMER_COMPLAINTS_SHOWN = 100
+CUSTOMER_COMPLAINTS_SHOWN = 20
 CUSTOMER_LIST = spec_for("customers")
 
 
@@ -190,7 +191,9 @@ def _form_page(
     )
 
 
-async def _tab_context(scope: WebScope, customer: Customer, tab: str, before: str | None) -> dict[str, Any]:
+async def _tab_context(
+    scope: WebScope, customer: Customer, tab: str, before: str | None, after: str | None
+) -> dict[str, Any]:
     """What one tab shows; only that tab's data is read."""
     loans = LoanService(scope.session, scope.principal)
     if tab == "financials":
@@ -224,10 +227,16 @@ async def _tab_context(scope: WebScope, customer: Customer, tab: str, before: st
         }
     if tab == "complaints":
         complaints = ComplaintService(scope.session, scope.principal)
+        try:
+            shown = await complaints.page_complaints(
+                customer_ids=[customer.id], first=CUSTOMER_COMPLAINTS_SHOWN, after=after
+            )
+        except InvalidInput:  # a stale or edited "show more" link: from the start
+            shown = await complaints.page_complaints(
+                customer_ids=[customer.id], first=CUSTOMER_COMPLAINTS_SHOWN
+            )
         return {
-            "complaint_rows": await complaints.list_complaints(
-                customer_ids=[customer.id], limit=CUSTOMER_COMPLAINTS_SHOWN
-            ),
+            "complaint_page": shown,
             "customer_loans": (await loans.loans_for_customers([customer.id]))[customer.id],
             "users": dict(await active_users(scope.session)),
             "complaint_kinds": COMPLAINT_KINDS,
@@ -255,6 +264,7 @@ async def render_customer(
     tab: str | None = None,
     *,
     before: str | None = None,
+    after: str | None = None,
     status_code: int = 200,
     **extra: Any,
 ) -> Response:
@@ -262,12 +272,14 @@ async def render_customer(
     the timeline's "Older" row only the next entries), with any refused form in `extra`."""
     tab = tab if tab in TABS else "profile"
     customer = await _service(scope).get_customer(customer_id)
-    context = await _tab_context(scope, customer, tab, before)
+    context = await _tab_context(scope, customer, tab, before, after)
     target = request.headers.get("hx-target") if is_htmx(request) else None
     base = f"/t/{scope.tenant.slug}/customers/{customer.id}"
     headers = None
     if target == OLDER_TARGET and tab == "timeline":
         template = "customers/_timeline_entries.html"
+    elif target == MORE_COMPLAINTS_TARGET and tab == "complaints":
+        template = "customers/_complaint_rows.html"
     elif target == TABS_TARGET:
         template = "customers/_tabs.html"
         headers = {"HX-Push-Url": f"{base}?tab={tab}"}
@@ -437,10 +449,12 @@ class CustomerPages(Controller):
         customer_id: str,
         tab: str | None = None,
         before: str | None = None,
+        after: str | None = None,
     ) -> Response:
         """Tabs are plain links (?tab=loans); htmx swaps only the tabs and pushes the same URL. The
-        timeline's older entries are ?before=<time|entry id>, a cursor without personal data."""
-        return await render_customer(request, web_scope, customer_id, tab, before=before)
+        timeline's older entries are ?before=<time|entry id>, the complaints' next ones
+        ?after=<complaint cursor>: cursors without personal data."""
+        return await render_customer(request, web_scope, customer_id, tab, before=before, after=after)
 
     @post("/{customer_id:str}/reveal", name="customer_reveal")
     async def reveal(self, request: Request, web_scope: WebScope, customer_id: str) -> Response:
