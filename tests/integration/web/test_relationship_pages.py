@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 from sqlalchemy import update
 
+from tenantcrm.audit import service as audit
 from tenantcrm.complaints.models import Complaint
 from tenantcrm.complaints.service import ComplaintService
 from tenantcrm.contacts.models import FollowUp
@@ -308,6 +309,46 @@ async def test_the_timeline_merges_every_source_and_pages_with_a_cursor_free_of_
     await english(client)
     english_page = await client.get(older)
     assert "Loan created" in english_page.text and "Complaint" in english_page.text
+
+
+async def test_a_profile_change_on_the_timeline_names_its_fields_as_the_form_labels_them(
+    client, db, tenant_a, crm
+):
+    customer = await crm.customer()
+    async with tenant_session(db, tenant_a.tenant) as session:
+        principal = await crm._principal()
+        await CustomerService(session, principal).update_customer(
+            customer, {"monthly_income": "18000", "risk_level": "high"}
+        )
+        # A field this release does not know (a later one's, or a retired one's) keeps its name.
+        await audit.record(
+            session,
+            actor=principal,
+            action=audit.UPDATE,
+            entity_type="customer",
+            entity_id=str(customer),
+            changes={"future_field": {"from": 1, "to": 2}},
+        )
+    url = f"/t/{tenant_a.slug}/customers/{customer}"
+
+    def changes(html: str) -> list[str]:
+        return [
+            re.sub(r"\s+", " ", entry).strip()
+            for entry in re.findall(
+                r'class="event event-customer_changed"[^>]*>.*?</time>(.*?)</li>', html, re.S
+            )
+        ]
+
+    chinese = await client.get(f"{url}?tab=timeline")
+    label = f"{ZH('Monthly income (yuan)')}{ZH(', ')}{ZH('Risk level')}"
+    assert f"{ZH('Profile changed')}: {label}" in changes(chinese.text)
+    assert f"{ZH('Profile changed')}: future_field" in changes(chinese.text)
+    assert "monthly_income" not in "".join(changes(chinese.text))
+    form = await client.get(f"{url}/edit")  # the same words on the form the change was made with
+    assert f'<label for="monthly_income">{ZH("Monthly income (yuan)")}</label>' in form.text
+    await english(client)
+    english_page = await client.get(f"{url}?tab=timeline")
+    assert "Profile changed: Monthly income (yuan), Risk level" in changes(english_page.text)
 
 
 # --- complaints ---
