@@ -31,6 +31,7 @@ PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 CLOCK_SKEW = timedelta(minutes=5)
 UPCOMING_VISIT_DAYS = 7
+FOLLOW_UP_SORTS = ("due_on", "customer")
 CHOOSE = N_("Choose one of the listed values.")
 
 
@@ -333,10 +334,21 @@ class ContactService:
             found[row.customer_id].append(row)
         return found
 
-    async def my_day(self, as_of: date | None = None) -> MyDay:
+    async def my_day(
+        self, as_of: date | None = None, *, sort: str = "due_on", descending: bool = False
+    ) -> MyDay:
         """The principal's follow-ups due and overdue, visits planned this week, and own customers
-        not contacted within the tenant's interval (shorter for key customers)."""
+        not contacted within the tenant's interval (shorter for key customers). The follow-ups come
+        by due date or by customer name (FOLLOW_UP_SORTS), sorted by the database so that names
+        collate as in the customer list; the rows are the same either way."""
         self.principal.require(CUSTOMERS_READ)
+        if sort not in FOLLOW_UP_SORTS:
+            raise ValueError(f"unknown follow-up order {sort}")
+        keys = (
+            (FollowUp.due_on, FollowUp.created_at, FollowUp.id)
+            if sort == "due_on"
+            else (Customer.name, FollowUp.due_on, FollowUp.id)
+        )
         today = as_of or date.today()
         open_mine = in_customer_scope(
             select(FollowUp, Customer.name)
@@ -349,7 +361,7 @@ class ContactService:
             for follow_up, name in (
                 await self.session.execute(
                     open_mine.where(FollowUp.due_on <= today + timedelta(days=UPCOMING_VISIT_DAYS)).order_by(
-                        FollowUp.due_on, FollowUp.created_at
+                        *(key.desc() if descending else key.asc() for key in keys)
                     )
                 )
             ).all()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from litestar import Controller, Request, Response, get, post
 from litestar.response import Redirect
 
 from tenantcrm.auth.service import active_users
-from tenantcrm.contacts.service import ContactService
+from tenantcrm.contacts.service import FOLLOW_UP_SORTS, ContactService
 from tenantcrm.customers.service import CustomerService
 from tenantcrm.validation import InvalidInput
 from tenantcrm.web.customers import render_customer
@@ -18,6 +19,12 @@ from tenantcrm.web.scope import WebScope
 
 INTERACTION_FIELDS = ("at", "channel", "summary", "next_step", "follow_up_on")
 FOLLOW_UP_FIELDS = ("due_on", "channel", "note", "assignee_id")
+
+
+def _sort_link(base: str, name: str, field: str, descending: bool) -> str:
+    """A header's link: ascending first, turned round when the list is already so."""
+    turned = name == field and not descending
+    return f"{base}?{urlencode({'sort': name, 'direction': 'desc' if turned else 'asc'})}"
 
 
 def _local_time(raw: str) -> str | datetime:
@@ -81,9 +88,25 @@ class ContactPages(Controller):
         )
 
     @get("/my-day", name="my_day")
-    async def my_day(self, request: Request, web_scope: WebScope) -> Response:
-        day = await ContactService(web_scope.session, web_scope.principal).my_day()
-        return page(request, "contacts/my_day.html", day=day, slug=web_scope.tenant.slug)
+    async def my_day(
+        self, request: Request, web_scope: WebScope, sort: str | None = None, direction: str | None = None
+    ) -> Response:
+        """The follow-ups soonest due first, or as a header was clicked (?sort=customer&direction=...)."""
+        field = sort if sort in FOLLOW_UP_SORTS else "due_on"
+        descending = direction == "desc"
+        day = await ContactService(web_scope.session, web_scope.principal).my_day(
+            sort=field, descending=descending
+        )
+        base = f"/t/{web_scope.tenant.slug}/my-day"
+        return page(
+            request,
+            "contacts/my_day.html",
+            day=day,
+            sort=field,
+            direction="desc" if descending else "asc",
+            sort_links={name: _sort_link(base, name, field, descending) for name in FOLLOW_UP_SORTS},
+            slug=web_scope.tenant.slug,
+        )
 
     @post("/follow-ups/{follow_up_id:str}/done", name="follow_up_done")
     async def done(self, request: Request, web_scope: WebScope, follow_up_id: str) -> Response:

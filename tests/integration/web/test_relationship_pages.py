@@ -181,6 +181,41 @@ async def test_a_refused_contact_is_shown_inline_in_both_languages_and_writes_no
 # --- follow-ups and my day ---
 
 
+async def test_my_day_sorts_its_follow_ups_by_due_date_or_customer(client, tenant_a, crm):
+    today, soon, later = (date.today() + timedelta(days=n) for n in (0, 1, 3))
+    names = {}
+    for name, due_on, channel in (
+        ("Charlie", today, "phone"),
+        ("Alpha", today, "phone"),
+        ("Bravo", today, "phone"),
+        ("Alpha", later, "visit"),
+        ("Bravo", soon, "visit"),
+    ):
+        customer = names.get(name) or await crm.customer(name=name)
+        names[name] = customer
+        await crm.plan(customer, due_on=due_on.isoformat(), channel=channel)
+    base = f"/t/{tenant_a.slug}/my-day"
+
+    def order(html: str, table: str) -> list[str]:
+        return [re.search(r"tab=timeline\">([^<]+)</a>", row).group(1) for row in rows_of(html, table)]
+
+    by_due = await client.get(base)  # the soonest first; planned first among the same day
+    assert order(by_due.text, "due-today") == ["Charlie", "Alpha", "Bravo"]
+    assert order(by_due.text, "visits-this-week") == ["Bravo", "Alpha"]
+    assert (
+        'aria-sort="ascending"' in by_due.text
+        and f'href="{base}?sort=due_on&amp;direction=desc"' in by_due.text
+    )
+    by_name = await client.get(f"{base}?sort=customer&direction=asc")
+    assert order(by_name.text, "due-today") == ["Alpha", "Bravo", "Charlie"]
+    assert order(by_name.text, "visits-this-week") == ["Alpha", "Bravo"]
+    assert f'href="{base}?sort=customer&amp;direction=desc"' in by_name.text
+    backwards = await client.get(f"{base}?sort=customer&direction=desc")
+    assert order(backwards.text, "due-today") == ["Charlie", "Bravo", "Alpha"]
+    unknown = await client.get(f"{base}?sort=note&direction=sideways")  # the default order
+    assert order(unknown.text, "due-today") == ["Charlie", "Alpha", "Bravo"]
+
+
 async def test_plan_a_visit_and_see_it_on_the_customer_and_in_my_day(client, db, tenant_a, crm):
     customer = await crm.customer()
     url = f"/t/{tenant_a.slug}/customers/{customer}"
