@@ -19,6 +19,7 @@ from tenantcrm.complaints.models import Complaint
 from tenantcrm.customers.inputs import choice_of, limited_text
 from tenantcrm.customers.models import Customer
 from tenantcrm.customers.service import (
+    CursorEnds,
     CustomerService,
     InvalidCursor,
     decode_cursor,
@@ -70,19 +71,11 @@ class ComplaintOrder:
 
 
 @dataclass(slots=True)
-class ComplaintPage:
+class ComplaintPage(CursorEnds):
     rows: list[ComplaintRow]
     cursors: list[str]
     has_next_page: bool
     has_previous_page: bool
-
-    @property
-    def start_cursor(self) -> str | None:
-        return self.cursors[0] if self.cursors else None
-
-    @property
-    def end_cursor(self) -> str | None:
-        return self.cursors[-1] if self.cursors else None
 
 
 class ComplaintService:

@@ -81,13 +81,11 @@ class CustomerOrder:
             raise ValueError(f"unknown sort field {self.field}")
 
 
-@dataclass(slots=True)
-class CustomerPage:
-    customers: list[Customer]
+class CursorEnds:
+    """The first and last cursor of a keyset page whose rows' cursors are in `cursors`."""
+
+    __slots__ = ()
     cursors: list[str]
-    has_next_page: bool
-    has_previous_page: bool
-    total_count: int | None = None
 
     @property
     def start_cursor(self) -> str | None:
@@ -96,6 +94,15 @@ class CustomerPage:
     @property
     def end_cursor(self) -> str | None:
         return self.cursors[-1] if self.cursors else None
+
+
+@dataclass(slots=True)
+class CustomerPage(CursorEnds):
+    customers: list[Customer]
+    cursors: list[str]
+    has_next_page: bool
+    has_previous_page: bool
+    total_count: int | None = None
 
 
 def _sort_key(entity: Any, order_field: str) -> ColumnElement[Any]:

@@ -7,19 +7,18 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select, text
+from sqlalchemy import select, text
 
 from tenantcrm.complaints.models import Complaint
 from tenantcrm.complaints.service import ComplaintOrder, ComplaintService, complaint_cursor
 from tenantcrm.tenancy.session import tenant_session
 from tenantcrm.validation import InvalidInput
 from tests.conftest import add_user, make_tenant, principal_of, web_sign_in
+from tests.integration.segments.test_plans import captured, scans
 from tests.integration.web.test_lending_pages import HTMX, rows_of
 
 CUSTOMERS = 40
@@ -148,38 +147,16 @@ async def test_a_cursor_of_another_order_or_made_up_is_refused(db, desk):
         assert "等候" not in complaint_cursor(first)
 
 
-@contextmanager
-def captured(db) -> Iterator[list[tuple[str, Any]]]:
-    statements: list[tuple[str, Any]] = []
-
-    def capture(conn, cursor, statement, parameters, context, executemany) -> None:
-        if "FROM complaints" in statement:
-            statements.append((statement, parameters))
-
-    engine = db.app_engine.sync_engine
-    event.listen(engine, "before_cursor_execute", capture)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", capture)
-
-
-def nodes(plan: dict[str, Any]) -> Iterator[tuple[str, str | None]]:
-    yield plan["Node Type"], plan.get("Index Name")
-    for child in plan.get("Plans", ()):
-        yield from nodes(child)
-
-
 @pytest.mark.parametrize("order", ORDERS)
 async def test_a_page_reads_its_order_index_and_sorts_nothing(db, desk, order):
     admin = await principal_of(db, desk.tenant, desk.admin_email)
-    with captured(db) as statements:
+    with captured(db) as statements:  # those that read customers: the complaint pages join them
         async with tenant_session(db, desk.tenant) as session:
             service = ComplaintService(session, admin)
             first = await service.page_complaints(order=order, first=50)
             await service.page_complaints(order=order, first=50, after=first.end_cursor)
             await service.page_complaints(order=order, last=50, before=first.end_cursor)
-    assert len(statements) == 3
+    assert len(statements) == 3 and all("FROM complaints" in statement for statement, _ in statements)
     index = "complaints_urgency_id" if order.field == "respond_by" else "complaints_received_at_id"
     async with tenant_session(db, desk.tenant) as session:
         conn = await session.connection()
@@ -188,7 +165,7 @@ async def test_a_page_reads_its_order_index_and_sorts_nothing(db, desk, order):
                 await conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, parameters)
             ).scalar_one()
             plan = (json.loads(document) if isinstance(document, str) else document)[0]["Plan"]
-            found = list(nodes(plan))
+            found = [(node, index_name) for node, _relation, index_name in scans(plan)]
             assert ("Index Scan", index) in found or ("Index Scan Backward", index) in found, found
             assert not any(node in ("Sort", "Incremental Sort") for node, _ in found), found
 
