@@ -54,8 +54,9 @@ clean:
 # (an admin URL), else an embedded pgserver in a temporary folder. `make bench` runs the whole suite into
 # a fresh bench/results.json at sizes that take about 25 minutes on 2 cores; issue 8's sizes (about 90):
 #   make bench BENCH_TENANTS=1000 BENCH_OPS_TENANTS=1000 BENCH_IMPORT_ROWS=100000 \
-#     BENCH_SEGMENT_CUSTOMERS=1000000 BENCH_SPREAD_TENANTS=1000
+#     BENCH_SEGMENT_CUSTOMERS=1000000 BENCH_SPREAD_TENANTS=1000 BENCH_SCALE_TENANTS=1000
 BENCH_TENANTS ?= 200
+BENCH_SCALE_TENANTS ?= 300
 BENCH_OPS_TENANTS ?= 100
 BENCH_IMPORT_ROWS ?= 20000
 BENCH_SEGMENT_CUSTOMERS ?= 100000
@@ -68,6 +69,7 @@ POSTGRAPHILE := bench/postgraphile/node_modules/.package-lock.json
 bench: install $(POSTGRAPHILE) ## the benchmark suite of issue 8, end to end, into bench/results.json
 	rm -f bench/results.json
 	$(BIN)/python bench/tenant_scope.py --tenants $(BENCH_TENANTS)
+	$(BIN)/python bench/tenant_scale.py --tenants $(BENCH_SCALE_TENANTS)
 	$(BIN)/python bench/tenant_ops.py --tenants $(BENCH_OPS_TENANTS)
 	$(BIN)/python bench/import_rows.py --rows $(BENCH_IMPORT_ROWS)
 	$(BIN)/python bench/pii_cost.py

@@ -220,6 +220,10 @@ async def bare_alter(lifecycle: TenantLifecycle) -> float:
 async def main(args: argparse.Namespace) -> list[Result]:
     n, creates = args.tenants, args.creates
     load_before = os.getloadavg()
+    # Read the revisions once, now: a revision added to the checkout during the run must not
+    # change what the run provisions or migrates to.
+    migrator = migrations.Migrator("tenant", ADDED_COLUMN_REVISIONS)
+    assert migrator.script.get_revision(migrator.head).down_revision == migrations.head("tenant")
     async with scratch_database() as scratch:
         lifecycle = TimedLifecycle(scratch.db, scratch.settings)
         log(f"{creates} creates with no tenant present")
@@ -233,7 +237,6 @@ async def main(args: argparse.Namespace) -> list[Result]:
         present = len(await lifecycle.migratable())
         assert present == n, f"expected {n} tenants, found {present}"
 
-        migrator = migrations.Migrator("tenant", ADDED_COLUMN_REVISIONS)
         log(f"migrate --all: one added column over {n} tenants")
         lifecycle.migrate_seconds.clear()  # the creates' migrations are not this
         start = perf_counter()
