@@ -13,20 +13,19 @@ prints the same plans at 1,000,000 rows. Segment statements are planned for thei
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select, text
+from sqlalchemy import func, select, text
 
 from tenantcrm.customers.models import Customer
 from tenantcrm.loans.summary_service import rebuild_summaries
 from tenantcrm.segments.service import SegmentService
 from tenantcrm.tenancy.session import tenant_session
 from tests.conftest import add_user, make_tenant, principal_of
+from tests.integration.plans import captured, scans
 
 CUSTOMERS = 5000
 RARE_REGION = "540000"  # every 500th customer
@@ -99,30 +98,6 @@ async def book(db, lifecycle) -> Book:
             await conn.execute(text(f'VACUUM ANALYZE "{tenant.schema}".{table}'))
     admin = await principal_of(db, tenant, fixture.admin_email)
     return Book(tenant, admin, officer)
-
-
-@contextmanager
-def captured(db) -> Iterator[list[tuple[str, Any]]]:
-    """The statements (with parameters) the app engine sends that read customers."""
-    statements: list[tuple[str, Any]] = []
-
-    def capture(conn, cursor, statement, parameters, context, executemany) -> None:
-        if "customers" in statement and "set_config" not in statement:
-            statements.append((statement, parameters))
-
-    engine = db.app_engine.sync_engine
-    event.listen(engine, "before_cursor_execute", capture)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", capture)
-
-
-def scans(plan: dict[str, Any]) -> Iterator[tuple[str, str | None, str | None]]:
-    """(node type, relation, index) of every node of a plan, subplans included."""
-    yield plan["Node Type"], plan.get("Relation Name"), plan.get("Index Name")
-    for child in plan.get("Plans", ()):
-        yield from scans(child)
 
 
 async def plans_of(

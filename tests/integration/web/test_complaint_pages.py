@@ -18,7 +18,7 @@ from tenantcrm.complaints.service import ComplaintOrder, ComplaintService, compl
 from tenantcrm.tenancy.session import tenant_session
 from tenantcrm.validation import InvalidInput
 from tests.conftest import add_user, make_tenant, principal_of, web_sign_in
-from tests.integration.segments.test_plans import captured, scans
+from tests.integration.plans import captured, scans
 from tests.integration.web.test_lending_pages import HTMX, rows_of
 
 CUSTOMERS = 40
