@@ -123,14 +123,24 @@ def split_api_token(value: str) -> tuple[str, str] | None:
 
 
 async def upsert_user(
-    session: AsyncSession, *, email: str, password: str, role: str, display_name: str | None = None
+    session: AsyncSession,
+    *,
+    email: str,
+    role: str,
+    password: str | None = None,
+    password_hash: str | None = None,
+    display_name: str | None = None,
 ) -> User:
-    """Create the user, or reset the password and role of an existing one."""
+    """Create the user, or reset the password and role of an existing one; the password is given
+    in clear (hashed here) or already hashed."""
+    if (password is None) == (password_hash is None):
+        raise TypeError("give exactly one of password and password_hash")
     email = normalize_email(email)
     role_id = await session.scalar(select(Role.id).where(Role.name == role))
     if role_id is None:
         raise UnknownRole(role)
-    password_hash = await hash_password(password)
+    if password_hash is None:
+        password_hash = await hash_password(password)  # type: ignore[arg-type]
     user = await session.scalar(select(User).where(User.email == email))
     if user is None:
         user = User(
