@@ -52,7 +52,7 @@ clean:
 
 # Benchmarks: JSON on stdout, merged into bench/results.json. Bench server: TENANTCRM_BENCH_DATABASE_URL
 # (an admin URL), else an embedded pgserver in a temporary folder. `make bench` runs the whole suite into
-# a fresh bench/results.json at sizes that take about 25 minutes on 2 cores; issue 8's sizes (about 90):
+# a fresh bench/results.json at sizes that take about 11 minutes on 2 cores; issue 8's sizes (about an hour):
 #   make bench BENCH_TENANTS=1000 BENCH_OPS_TENANTS=1000 BENCH_IMPORT_ROWS=100000 \
 #     BENCH_SEGMENT_CUSTOMERS=1000000 BENCH_SPREAD_TENANTS=1000 BENCH_SCALE_TENANTS=1000
 BENCH_TENANTS ?= 200
