@@ -44,12 +44,29 @@ def tenants_create(settings: Settings, args: argparse.Namespace) -> int:
 
 def tenants_list(settings: Settings, args: argparse.Namespace) -> int:
     async def work(lifecycle: Any) -> int:
-        tenants = await lifecycle.list_tenants()
+        tenants = await lifecycle.list_tenants(spares=args.spares)
         if args.json:
             _print_json(tenants)
         else:
             for t in tenants:
                 print(f"{t['slug']:<24} {t['status']:<13} {t['schema']:<20} {t['schema_version']}")
+        return 0
+
+    return asyncio.run(_with_lifecycle(settings, work))
+
+
+def tenants_spares(settings: Settings, args: argparse.Namespace) -> int:
+    keep = settings.spare_tenants if args.keep is None else args.keep
+    if keep < 0:
+        raise CommandError("--keep must be 0 or more")
+
+    async def work(lifecycle: Any) -> int:
+        pool = await lifecycle.top_up_spares(keep)
+        if args.json:
+            _print_json(pool.as_dict())
+        else:
+            busy = " (another top-up is running)" if pool.busy else ""
+            print(f"spares: {pool.ready} ready, {pool.behind} behind head, {pool.made} made{busy}")
         return 0
 
     return asyncio.run(_with_lifecycle(settings, work))
@@ -343,7 +360,16 @@ def build_parser() -> argparse.ArgumentParser:
     create.set_defaults(run=tenants_create)
     listing = tenant_commands.add_parser("list", help="list tenants")
     listing.add_argument("--json", action="store_true")
+    listing.add_argument("--spares", action="store_true", help="include spare schemas (ADR 0014)")
     listing.set_defaults(run=tenants_list)
+    spares = tenant_commands.add_parser(
+        "spares", help="provision spare tenants until N are ready, so creates claim one (ADR 0014)"
+    )
+    spares.add_argument(
+        "--keep", type=int, metavar="N", help="spares to keep ready (default TENANTCRM_SPARE_TENANTS)"
+    )
+    spares.add_argument("--json", action="store_true")
+    spares.set_defaults(run=tenants_spares)
     for name, status in (("suspend", "suspended"), ("resume", "active")):
         sub = tenant_commands.add_parser(name, help=f"{name} a tenant")
         sub.add_argument("slug")

@@ -89,6 +89,8 @@ class Settings:
     rate_limit_tenant: int = 0
     max_body_bytes: int = 1024 * 1024
     """Largest request body; the import upload has its own larger limit."""
+    spare_tenants: int = 0
+    """Ready tenant schemas kept for fast provisioning (TENANTCRM_SPARE_TENANTS, ADR 0014); 0 keeps none."""
 
     @property
     def production(self) -> bool:
@@ -133,6 +135,7 @@ class Settings:
             rate_limit_user=_whole_number("TENANTCRM_RATE_LIMIT_USER", 600),
             rate_limit_tenant=_whole_number("TENANTCRM_RATE_LIMIT_TENANT", 6000),
             max_body_bytes=_whole_number("TENANTCRM_MAX_BODY_BYTES", 1024 * 1024),
+            spare_tenants=_whole_number("TENANTCRM_SPARE_TENANTS", 0),
             previous_master_keys=tuple(
                 key.strip()
                 for key in os.environ.get("TENANTCRM_PREVIOUS_MASTER_KEYS", "").split(",")

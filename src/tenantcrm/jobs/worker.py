@@ -31,7 +31,7 @@ from tenantcrm.tenancy.tenant import ACTIVE, SUSPENDED, Tenant
 logger = logging.getLogger("tenantcrm.jobs")
 
 # Modules whose import registers handlers; the worker imports them all before it starts.
-HANDLER_MODULES = ("tenantcrm.imports.tasks", "tenantcrm.retention.tasks")
+HANDLER_MODULES = ("tenantcrm.imports.tasks", "tenantcrm.retention.tasks", "tenantcrm.tenancy.tasks")
 SUSPENDED_RETRY = timedelta(minutes=5)
 BATCH_SIZE = 2
 # A job whose worker stopped sending heartbeats this long ago is picked up again elsewhere.

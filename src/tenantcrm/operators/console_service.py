@@ -12,7 +12,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from tenantcrm.auth.service import normalize_email
 from tenantcrm.database import Database
@@ -25,7 +25,7 @@ from tenantcrm.tenancy.provisioning import CreatedTenant, ProvisioningError, Ten
 from tenantcrm.tenancy.quotas import Quotas, get_quotas, set_quotas
 from tenantcrm.tenancy.registry import find_tenant_by_slug, to_tenant
 from tenantcrm.tenancy.session import tenant_session, unscoped_platform_session
-from tenantcrm.tenancy.tenant import ACTIVE, SLUG_PATTERN, SUSPENDED, QuotaLimits, Tenant
+from tenantcrm.tenancy.tenant import ACTIVE, SLUG_PATTERN, SPARE, SUSPENDED, QuotaLimits, Tenant
 from tenantcrm.validation import FieldError, InvalidInput
 
 PAGE_SIZE = 50
@@ -66,6 +66,8 @@ class TenantPage:
     tenants: list[TenantOverview]
     next_after: str | None
     head: str
+    spares: int = 0
+    """Spare schemas ready for the next provisioning (ADR 0014): shown as a count, never listed."""
 
 
 class TenantNotFound(Exception):
@@ -83,7 +85,9 @@ class ConsoleRefusal(Exception):
 
 async def tenant_page(db: Database, operator: OperatorPrincipal, after: str | None = None) -> TenantPage:
     """A page of tenants by slug with their status, plan, size, counts and migration version."""
-    statement = select(TenantRow).order_by(TenantRow.slug).limit(PAGE_SIZE + 1)
+    statement = (
+        select(TenantRow).where(TenantRow.status != SPARE).order_by(TenantRow.slug).limit(PAGE_SIZE + 1)
+    )
     if after and SLUG_PATTERN.fullmatch(after):
         statement = statement.where(TenantRow.slug > after)
     async with unscoped_platform_session(db) as session:
@@ -91,6 +95,7 @@ async def tenant_page(db: Database, operator: OperatorPrincipal, after: str | No
         more = len(rows) > PAGE_SIZE
         rows = rows[:PAGE_SIZE]
         sizes = dict((await session.execute(_SIZES, {"schemas": [row.schema_name for row in rows]})).all())
+        spares = await session.scalar(select(func.count()).where(TenantRow.status == SPARE))
     gate = asyncio.Semaphore(COUNT_CONCURRENCY)
 
     async def counted(row: TenantRow) -> tuple[int | None, int | None, str | None]:
@@ -118,7 +123,9 @@ async def tenant_page(db: Database, operator: OperatorPrincipal, after: str | No
         )
         for row, (users, customers, version) in zip(rows, counts, strict=True)
     ]
-    return TenantPage(tenants, rows[-1].slug if more and rows else None, migrations.head("tenant"))
+    return TenantPage(
+        tenants, rows[-1].slug if more and rows else None, migrations.head("tenant"), spares or 0
+    )
 
 
 async def tenant_counts(db: Database, tenant: Tenant) -> tuple[int | None, int | None, str | None]:
@@ -225,7 +232,7 @@ async def set_tenant_quotas(
 
 async def _existing(lifecycle: TenantLifecycle, slug: str) -> Tenant:
     tenant = await find_tenant_by_slug(lifecycle.db, slug)
-    if tenant is None:
+    if tenant is None or tenant.status == SPARE:
         raise TenantNotFound(slug)
     return tenant
 

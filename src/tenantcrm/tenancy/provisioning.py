@@ -13,8 +13,9 @@ import secrets
 import signal
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.sql.dml import ReturningUpdate
 
 from tenantcrm.auth.passwords import generate_password, hash_password, password_problem
 from tenantcrm.auth.service import normalize_email, upsert_user
@@ -32,9 +33,12 @@ from tenantcrm.tenancy.tenant import (
     DELETING,
     PROVISIONING,
     SLUG_PATTERN,
+    SPARE,
+    SPARE_SLUG_PATTERN,
     SUSPENDED,
     Tenant,
     schema_for,
+    spare_slug,
 )
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -59,6 +63,20 @@ class CreatedTenant:
     admin_password: str
 
     def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SparePool:
+    """What a top-up found and did: spares ready at head, behind it, and made or finished now."""
+
+    keep: int
+    ready: int
+    behind: int
+    made: int
+    busy: bool = False  # another top-up held the pool's lock; this one did nothing
+
+    def as_dict(self) -> dict[str, int | bool]:
         return asdict(self)
 
 
@@ -190,9 +208,13 @@ class TenantLifecycle:
                 raise ProvisioningError(str(exc)) from exc
         return self._ring
 
-    async def list_tenants(self) -> list[dict[str, str | None]]:
+    async def list_tenants(self, *, spares: bool = False) -> list[dict[str, str | None]]:
+        """Every tenant by slug; spares (ADR 0014) only when asked for."""
+        statement = select(TenantRow).order_by(TenantRow.slug)
+        if not spares:
+            statement = statement.where(TenantRow.status != SPARE)
         async with AsyncSession(self.db.admin_engine) as session:
-            rows = (await session.scalars(select(TenantRow).order_by(TenantRow.slug))).all()
+            rows = (await session.scalars(statement)).all()
         return [
             {
                 "slug": r.slug,
@@ -221,6 +243,8 @@ class TenantLifecycle:
             raise ProvisioningError(
                 f"invalid slug {slug!r}: 3-40 characters of a-z, 0-9 and '-', starting with a letter"
             )
+        if SPARE_SLUG_PATTERN.fullmatch(slug):
+            raise ProvisioningError(f"invalid slug {slug!r}: 'spare-' and 16 hex digits names a spare schema")
         if not name.strip():
             raise ProvisioningError("name must not be empty")
         admin_email = normalize_email(admin_email)
@@ -235,19 +259,21 @@ class TenantLifecycle:
         # the server runs the schema's DDL, not after it.
         hashing = asyncio.ensure_future(hash_password(password))
         try:
-            tenant_id = await self._register(slug, name.strip())
+            tenant_id, claimed = await self._register(slug, name.strip())
             schema = schema_for(tenant_id)
             _crash_point("register")
-            await self._create_role_and_schema(schema)
-            _crash_point("schema")
-            await self._migrate_schema(tenant_id, schema)
-            _crash_point("migrate")
+            if not claimed:  # the pool was empty: build the schema now (a rerun always does)
+                await self._create_role_and_schema(schema)
+                _crash_point("schema")
+                await self._migrate_schema(tenant_id, schema)
+                _crash_point("migrate")
             await self._activate(tenant_id, schema, admin_email, await hashing)
         finally:
             hashing.cancel()  # a no-op once done; otherwise its result is of no use
         return CreatedTenant(slug=slug, schema=schema, admin_email=admin_email, admin_password=password)
 
-    async def _register(self, slug: str, name: str) -> str:
+    async def _register(self, slug: str, name: str) -> tuple[str, bool]:
+        """The tenant's id, and whether it is a spare claimed just now (its schema is ready)."""
         async with self.db.admin_engine.begin() as conn:
             row = (
                 await conn.execute(
@@ -257,7 +283,10 @@ class TenantLifecycle:
             if row is not None:
                 if row.status != PROVISIONING:
                     raise ProvisioningError(f"tenant {slug!r} already exists")
-                return row.id  # resume a half-built tenant
+                return row.id, False  # resume a half-built tenant
+            claimed = await conn.scalar(_claim_spare(slug, name, migrations.head("tenant")))
+            if claimed is not None:
+                return claimed, True
             tenant_id = secrets.token_hex(8)
             await conn.execute(
                 TenantRow.__table__.insert().values(
@@ -268,7 +297,86 @@ class TenantLifecycle:
                     schema_name=schema_for(tenant_id),
                 )
             )
-            return tenant_id
+            return tenant_id, False
+
+    async def top_up_spares(self, keep: int) -> SparePool:
+        """Provision spares until `keep` are ready at head, finishing any a crashed run left half-built.
+
+        One top-up at a time (a session lock): a second caller returns at once with `busy`.
+        """
+        if keep < 0:
+            raise ProvisioningError("the number of spares to keep must be 0 or more")
+        self.ring()
+        head = migrations.head("tenant")
+        made = 0
+        async with self.db.admin_engine.connect() as lock:
+            locked = await lock.scalar(text("SELECT pg_try_advisory_lock(hashtext('tenantcrm.spares'))"))
+            await lock.commit()
+            if not locked:
+                ready, behind = await self._count_spares(head)
+                return SparePool(keep, ready, behind, 0, busy=True)
+            try:
+                for tenant_id in await self._half_built_spares():
+                    await self._build_spare(tenant_id)
+                    made += 1
+                ready, behind = await self._count_spares(head)
+                while ready < keep:
+                    await self._build_spare(await self._register_spare())
+                    made += 1
+                    ready += 1
+            finally:
+                await lock.execute(text("SELECT pg_advisory_unlock(hashtext('tenantcrm.spares'))"))
+                await lock.commit()
+        return SparePool(keep, ready, behind, made)
+
+    async def _count_spares(self, head: str) -> tuple[int, int]:
+        async with AsyncSession(self.db.admin_engine) as session:
+            at_head = TenantRow.schema_version == head
+            ready, behind = (
+                await session.execute(
+                    select(
+                        func.count().filter(at_head),
+                        func.count().filter(~at_head | TenantRow.schema_version.is_(None)),
+                    ).where(TenantRow.status == SPARE)
+                )
+            ).one()
+        return ready, behind
+
+    async def _half_built_spares(self) -> list[str]:
+        async with AsyncSession(self.db.admin_engine) as session:
+            rows = await session.scalars(
+                select(TenantRow.id).where(
+                    TenantRow.status == PROVISIONING, TenantRow.slug == "spare-" + TenantRow.id
+                )
+            )
+            return list(rows)
+
+    async def _register_spare(self) -> str:
+        tenant_id = secrets.token_hex(8)
+        async with self.db.admin_engine.begin() as conn:
+            await conn.execute(
+                TenantRow.__table__.insert().values(
+                    id=tenant_id,
+                    slug=spare_slug(tenant_id),
+                    name="",
+                    status=PROVISIONING,
+                    schema_name=schema_for(tenant_id),
+                )
+            )
+        return tenant_id
+
+    async def _build_spare(self, tenant_id: str) -> None:
+        """Schema, Alembic to head, grants and keys; it becomes `spare` in the migration's transaction."""
+        schema = schema_for(tenant_id)
+        _crash_point("spare-register")
+        await self._create_role_and_schema(schema)
+        async with self.db.admin_engine.begin() as conn:
+            await self.migrate_in(conn, tenant_id, schema)
+            await conn.execute(
+                update(TenantRow)
+                .where(TenantRow.id == tenant_id, TenantRow.status == PROVISIONING)
+                .values(status=SPARE, updated_at=text("now()"))
+            )
 
     async def _create_role_and_schema(self, schema: str) -> None:
         role = _quote(schema)
@@ -354,10 +462,12 @@ class TenantLifecycle:
         return [await self._migrate_one(tenant) for tenant in tenants]
 
     async def migratable(self) -> list[Tenant]:
-        """Provisioned tenants (active or suspended), by slug."""
+        """Provisioned tenants (active, suspended, and spares so they stay claimable), by slug."""
         async with AsyncSession(self.db.admin_engine) as session:
             rows = await session.scalars(
-                select(TenantRow).where(TenantRow.status.in_([ACTIVE, SUSPENDED])).order_by(TenantRow.slug)
+                select(TenantRow)
+                .where(TenantRow.status.in_([ACTIVE, SUSPENDED, SPARE]))
+                .order_by(TenantRow.slug)
             )
             return [to_tenant(r) for r in rows]
 
@@ -376,6 +486,27 @@ class TenantLifecycle:
             return MigrationOutcome(tenant.slug, "migrated", before, after)
         except Exception as exc:  # one tenant's failure must not stop the others
             return failed_outcome(tenant, before, exc)
+
+
+def _claim_spare(slug: str, name: str, head: str) -> ReturningUpdate:
+    """One statement: the oldest spare at head, unless another create holds it, becomes this tenant.
+
+    Its id, schema, role and keys stay; only the registry row changes (ADR 0014).
+    """
+    spare = (
+        select(TenantRow.id)
+        .where(TenantRow.status == SPARE, TenantRow.schema_version == head)
+        .order_by(TenantRow.created_at)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    return (
+        update(TenantRow)
+        .where(TenantRow.id == spare)
+        .values(slug=slug, name=name, status=PROVISIONING, created_at=func.now(), updated_at=func.now())
+        .returning(TenantRow.id)
+    )
 
 
 def failed_outcome(tenant: Tenant, before: str | None, exc: Exception) -> MigrationOutcome:

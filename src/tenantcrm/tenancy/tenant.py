@@ -9,10 +9,14 @@ ACTIVE = "active"
 PROVISIONING = "provisioning"
 SUSPENDED = "suspended"
 DELETING = "deleting"
-STATUSES = (PROVISIONING, ACTIVE, SUSPENDED, DELETING)
+# Provisioned ahead of time, at head, with no users and no institution yet (ADR 0014).
+SPARE = "spare"
+STATUSES = (PROVISIONING, ACTIVE, SUSPENDED, DELETING, SPARE)
 
 SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$")
 TENANT_ID_PATTERN = re.compile(r"^[0-9a-f]{16}$")
+# A spare's slug; no institution may take one of this form.
+SPARE_SLUG_PATTERN = re.compile(r"^spare-[0-9a-f]{16}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,3 +53,10 @@ def schema_for(tenant_id: str) -> str:
     if not TENANT_ID_PATTERN.fullmatch(tenant_id):
         raise ValueError("malformed tenant id")
     return f"t_{tenant_id}"
+
+
+def spare_slug(tenant_id: str) -> str:
+    """The registry slug of the spare of this id."""
+    if not TENANT_ID_PATTERN.fullmatch(tenant_id):
+        raise ValueError("malformed tenant id")
+    return f"spare-{tenant_id}"

@@ -26,7 +26,7 @@ from tenantcrm.operators.support_service import (
 from tenantcrm.settings import Settings
 from tenantcrm.tenancy.provisioning import TenantLifecycle
 from tenantcrm.tenancy.registry import find_tenant_by_slug
-from tenantcrm.tenancy.tenant import ACTIVE, SUSPENDED, Tenant
+from tenantcrm.tenancy.tenant import ACTIVE, SPARE, SUSPENDED, Tenant
 from tenantcrm.validation import InvalidInput
 from tenantcrm.web.errors import not_found
 from tenantcrm.web.rendering import form_values, gettext_for, page
@@ -307,6 +307,6 @@ def _lifecycle(request: Request) -> TenantLifecycle:
 
 async def _tenant(request: Request, slug: str) -> Tenant:
     tenant = await find_tenant_by_slug(request.app.state.db, slug)
-    if tenant is None:
+    if tenant is None or tenant.status == SPARE:  # spares are a count on the list, not tenants
         raise NotFoundException()
     return tenant

@@ -39,6 +39,21 @@ def run_cli(env: dict[str, str], *args: str, **extra_env: str) -> subprocess.Com
     )
 
 
+def create_args(name: str) -> tuple[str, ...]:
+    """`tenants create` of a tenant whose admin's password is known."""
+    return (
+        "tenants",
+        "create",
+        name,
+        "--name",
+        "Crash",
+        "--admin-email",
+        "a@crash.example",
+        "--admin-password",
+        PASSWORD,
+    )
+
+
 def slug() -> str:
     return f"cli-{secrets.token_hex(3)}"
 
@@ -162,17 +177,7 @@ async def test_delete_drops_schema_role_and_registry_row(cli_env, db, fresh_tena
 @pytest.mark.parametrize("step", ["register", "schema", "migrate"])
 async def test_a_create_killed_midway_is_completed_by_a_rerun(cli_env, db, step, client):
     name = slug()
-    args = (
-        "tenants",
-        "create",
-        name,
-        "--name",
-        "Crash",
-        "--admin-email",
-        "a@crash.example",
-        "--admin-password",
-        PASSWORD,
-    )
+    args = create_args(name)
     killed = run_cli(cli_env, *args, TENANTCRM_CRASH_AFTER=step)
     assert killed.returncode == -9  # SIGKILL: no cleanup ran
     row = await tenant_row(db, name)
