@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import msgspec
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.config.csrf import CSRFConfig
@@ -112,6 +113,12 @@ def create_app(settings: Settings, admin_url: str, *, database: Database | None 
         subscription_protocols=(),  # no subscriptions: mount no websocket route
     )
 
+    class GraphQLController(graphql):  # type: ignore[valid-type,misc]
+        def encode_json(self, data: object) -> bytes:
+            # msgspec instead of json.dumps: several times faster on a page of 50 customers with their
+            # loans, and UTF-8 where json.dumps wrote \u escapes (issue 8's bench).
+            return msgspec.json.encode(data)
+
     app = Litestar(
         route_handlers=[
             healthz,
@@ -138,7 +145,7 @@ def create_app(settings: Settings, admin_url: str, *, database: Database | None 
             SupportPages,
             ConsoleSignIn,
             ConsolePages,
-            graphql,
+            GraphQLController,
             create_static_files_router(path="/static", directories=[settings.web_dir / "static"]),
         ],
         dependencies={"web_scope": Provide(provide_web_scope)},

@@ -656,6 +656,14 @@ async def test_the_lists_loans_and_next_instalments_read_at_once_match_the_loade
     assert all(d["number"] == 1 for d in due) and len({d["outstanding"] for d in due}) == 2
     for node in nodes:
         assert (await ok(client, token, ONE_CUSTOMER, {"id": node["id"]}))["customer"] == node
+    # Answers are compact UTF-8 JSON (msgspec), not \u escapes.
+    named = await client.post(
+        "/graphql",
+        json={"query": "{ customers(first: 1) { edges { node { name } } } }"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert named.headers["content-type"].startswith("application/json")
+    assert "客户".encode() in named.content and b"\\u" not in named.content
 
 
 async def test_a_failing_nested_list_is_masked_and_ends_the_transaction_cleanly(client, db, volume):
