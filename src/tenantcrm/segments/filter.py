@@ -421,9 +421,7 @@ def _outstanding(node: Condition, as_of: date) -> ColumnElement[bool]:
     return balance
 
 
-def _worst_days(
-    op: str, value: Any, over: Callable[[int], ColumnElement[bool]]
-) -> ColumnElement[bool]:
+def _worst_days(op: str, value: Any, over: Callable[[int], ColumnElement[bool]]) -> ColumnElement[bool]:
     """A comparison of the worst days past due, from `over(n)`: "the worst is more than n days"."""
     if op == "gt":
         return over(value)
