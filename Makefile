@@ -77,6 +77,7 @@ bench: install $(POSTGRAPHILE) ## the benchmark suite of issue 8, end to end, in
 	$(BIN)/python bench/graphql_list.py --customers $(BENCH_LIST_CUSTOMERS)
 	$(BIN)/python bench/customer_page.py --customers $(BENCH_PAGE_CUSTOMERS)
 	$(BIN)/python bench/spread.py --tenants $(BENCH_SPREAD_TENANTS)
+	$(BIN)/python bench/pages.py
 
 # PostGraphile 4, the peer of bench/graphql_list.py, pinned by its package.json and lock file.
 $(POSTGRAPHILE): bench/postgraphile/package.json bench/postgraphile/package-lock.json
