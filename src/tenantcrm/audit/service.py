@@ -432,6 +432,11 @@ async def _verify_once(session: AsyncSession, batch_size: int) -> VerifyResult:
         return VerifyResult(length, broken.seq, broken_checkpoint=True)
     if anchor.seq > length:
         return VerifyResult(length, anchor.seq, anchor.seq, broken_checkpoint=True)
+    # Pruning frees the seqs it removed and the tenant role may insert: whatever sits there now
+    # was not vouched for by the checkpoint (audit_prune deletes the whole prefix with it).
+    planted = await session.scalar(select(func.min(_events.c.seq)).where(_events.c.seq <= anchor.seq))
+    if planted is not None:
+        return VerifyResult(length, int(planted), anchor.seq)
     broken_seq, prev = await _walk(session, anchor, length, batch_size)
     if broken_seq is not None:
         return VerifyResult(length, broken_seq, anchor.seq)
@@ -458,7 +463,8 @@ async def verify(session: AsyncSession, *, batch_size: int = VERIFY_BATCH) -> Ve
     (or that lies beyond the head); at the first seq after the latest checkpoint that is missing
     (a gap or a deleted row, including an event removed without a checkpoint), whose stored
     previous hash is not the hash before it (the checkpoint's hash for the first one), or whose
-    stored hash differs from the recomputed one; and at the head's seq when the head's hash is not
+    stored hash differs from the recomputed one; at the first event found at or below the latest
+    checkpoint's seq (inserted after the pruning); and at the head's seq when the head's hash is not
     the last event's. Events beyond the head (which no write of the application produces) are a
     break at head.seq + 1. Concurrent writers may append while this runs: the walk covers the
     chain up to the head read at the start. A retention run that prunes while this runs makes

@@ -183,6 +183,23 @@ async def test_tampering_after_pruning_is_found(db, lifecycle, statement, broken
     await lifecycle.delete(tenant.slug)
 
 
+async def test_an_event_planted_below_the_latest_checkpoint_is_a_break(db, lifecycle):
+    """Pruning frees the seqs it removed; the tenant role may INSERT events, so a forged, backdated
+    event there must not pass verify as history the checkpoint vouches for."""
+    tenant, _ = await _pruned(db, lifecycle)
+    async with tenant_session(db, tenant) as session:
+        await session.execute(
+            text(
+                "INSERT INTO audit_events (seq, at, actor_id, actor, action, entity_type, entity_id, changes,"
+                " prev_hash, hash) SELECT 5, at - interval '700 days', actor_id, actor, action, entity_type,"
+                " entity_id, changes, prev_hash, hash FROM audit_events WHERE seq = 41"
+            )
+        )
+    result = await _verify(db, tenant)
+    assert (result.first_broken_seq, result.broken_checkpoint, result.checkpoint_seq) == (5, False, 40)
+    await lifecycle.delete(tenant.slug)
+
+
 async def test_only_the_pruning_function_removes_events_and_writes_checkpoints(db, lifecycle):
     tenant, _ = await _pruned(db, lifecycle)
     schema = tenant.schema
