@@ -369,6 +369,14 @@ async def _anchor(session: AsyncSession) -> Anchor:
     return anchor
 
 
+async def _planted(session: AsyncSession, anchor: Anchor) -> int | None:
+    """The first event at or below the anchor's seq (0 without a checkpoint), which no write of the
+    application leaves: pruning frees the seqs it removed and the tenant role may insert, so an event
+    there was not vouched for by the checkpoint (and `audit_prune` would refuse every prefix)."""
+    planted = await session.scalar(select(func.min(_events.c.seq)).where(_events.c.seq <= anchor.seq))
+    return None if planted is None else int(planted)
+
+
 async def _walk(
     session: AsyncSession, anchor: Anchor, through: int, batch_size: int
 ) -> tuple[int | None, bytes]:
@@ -432,11 +440,8 @@ async def _verify_once(session: AsyncSession, batch_size: int) -> VerifyResult:
         return VerifyResult(length, broken.seq, broken_checkpoint=True)
     if anchor.seq > length:
         return VerifyResult(length, anchor.seq, anchor.seq, broken_checkpoint=True)
-    # Pruning frees the seqs it removed and the tenant role may insert: whatever sits there now
-    # was not vouched for by the checkpoint (audit_prune deletes the whole prefix with it).
-    planted = await session.scalar(select(func.min(_events.c.seq)).where(_events.c.seq <= anchor.seq))
-    if planted is not None:
-        return VerifyResult(length, int(planted), anchor.seq)
+    if (planted := await _planted(session, anchor)) is not None:
+        return VerifyResult(length, planted, anchor.seq)
     broken_seq, prev = await _walk(session, anchor, length, batch_size)
     if broken_seq is not None:
         return VerifyResult(length, broken_seq, anchor.seq)
@@ -513,6 +518,8 @@ async def prune(
         anchor = await _anchor(session)
     except BrokenCheckpoint as broken:
         return PruneResult(0, broken_seq=broken.seq)
+    if (planted := await _planted(session, anchor)) is not None:
+        return PruneResult(0, broken_seq=planted)
     young = await session.scalar(
         select(_events.c.seq)
         .where(_events.c.seq > anchor.seq, _events.c.at >= cutoff)

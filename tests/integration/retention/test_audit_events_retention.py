@@ -200,6 +200,27 @@ async def test_an_event_planted_below_the_latest_checkpoint_is_a_break(db, lifec
     await lifecycle.delete(tenant.slug)
 
 
+async def test_an_event_planted_before_the_chain_is_reported_by_the_run_not_a_failure(db, lifecycle):
+    """Seq 0 lies below the start of an unpruned chain: verify names it, and the run reports it
+    instead of failing on audit_prune's refusal (the other categories run as usual)."""
+    tenant, admin = await _bank(db, lifecycle)
+    await seed_aged_events(db, tenant, [800] * 10)
+    await _policy(db, tenant, admin, 365)
+    async with tenant_session(db, tenant) as session:
+        await session.execute(
+            text(
+                "INSERT INTO audit_events (seq, at, actor_id, actor, action, entity_type, entity_id, changes,"
+                " prev_hash, hash) SELECT 0, at, actor_id, actor, action, entity_type, entity_id, changes,"
+                " prev_hash, hash FROM audit_events WHERE seq = 1"
+            )
+        )
+    assert (await _verify(db, tenant)).first_broken_seq == 0
+    done = await _run(db, tenant, admin)
+    assert done.counts() == {"audit_events": 0} and done.audit_chain_broken_at() == 0
+    assert await _checkpoints(db, tenant) == [] and (await _event_seqs(db, tenant))[:2] == [0, 1]
+    await lifecycle.delete(tenant.slug)
+
+
 async def test_only_the_pruning_function_removes_events_and_writes_checkpoints(db, lifecycle):
     tenant, _ = await _pruned(db, lifecycle)
     schema = tenant.schema
