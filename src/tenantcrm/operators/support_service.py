@@ -41,12 +41,13 @@ ENTITY = "support_access"
 _LOCK = text("SELECT pg_advisory_xact_lock(hashtext('tenantcrm.support'), hashtext(:tenant))")
 
 
-def _live(now: datetime) -> tuple[ColumnElement[bool], ...]:
-    """A grant in force at `now`: not revoked, started, not yet ended."""
+def _live() -> tuple[ColumnElement[bool], ...]:
+    """A grant in force now: not revoked, started, not yet ended. By the database's clock, so an
+    app host whose clock runs slow cannot stretch a grant past the end the tenant chose."""
     return (
         SupportGrant.revoked_at.is_(None),
-        SupportGrant.starts_at <= now,
-        SupportGrant.ends_at > now,
+        SupportGrant.starts_at <= func.now(),
+        SupportGrant.ends_at > func.now(),
     )
 
 
@@ -154,7 +155,7 @@ class SupportAccessService:
         async with unscoped_platform_session(self.db) as platform:
             await platform.execute(_LOCK, {"tenant": self.tenant.id})
             if await platform.scalar(
-                select(SupportGrant.id).where(SupportGrant.tenant_id == self.tenant.id, *_live(now))
+                select(SupportGrant.id).where(SupportGrant.tenant_id == self.tenant.id, *_live())
             ):
                 raise InvalidInput(
                     [
@@ -187,14 +188,13 @@ class SupportAccessService:
     async def revoke(self) -> int:
         """End every live grant now; returns how many there were (0 is not an error)."""
         self.principal.require(ADMIN_USERS)
-        now = datetime.now(UTC)
         async with unscoped_platform_session(self.db) as platform:
             ended = list(
                 (
                     await platform.scalars(
                         update(SupportGrant)
-                        .where(SupportGrant.tenant_id == self.tenant.id, *_live(now))
-                        .values(revoked_at=now, revoked_by=self.principal.user_id)
+                        .where(SupportGrant.tenant_id == self.tenant.id, *_live())
+                        .values(revoked_at=func.now(), revoked_by=self.principal.user_id)
                         .returning(SupportGrant.id)
                     )
                 ).all()
@@ -262,10 +262,9 @@ class SupportView:
 
 async def support_view(db: Database, operator: OperatorPrincipal, tenant: Tenant) -> SupportView:
     """Refused without a live grant; each look is recorded in both logs before anything is read."""
-    now = datetime.now(UTC)
     async with unscoped_platform_session(db) as platform:
         grant = await platform.scalar(
-            select(SupportGrant).where(SupportGrant.tenant_id == tenant.id, *_live(now))
+            select(SupportGrant).where(SupportGrant.tenant_id == tenant.id, *_live())
         )
         if grant is None:
             raise SupportAccessRefused(tenant.slug)

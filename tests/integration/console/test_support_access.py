@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import secrets
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import text
 
 from tenantcrm.customers.service import CustomerService
+from tenantcrm.operators import support_service
 from tenantcrm.operators.support_service import SupportAccessService
 from tenantcrm.pii.keys import master_key_ring
 from tenantcrm.pii.store import cipher_for
@@ -136,6 +138,30 @@ async def test_a_grant_expires_by_itself(client, console, db, org):
     ).status_code == 403
     page = await client.get(f"/t/{org.slug}/settings/support")
     assert 'data-grant="expired"' in page.text and 'id="grant-form"' in page.text
+
+
+async def test_expiry_is_the_database_clock_not_the_app_hosts(client, console, db, org, monkeypatch):
+    """An app host whose clock runs slow must not stretch a grant past the end the tenant chose."""
+    await web_sign_in(client, org.slug, org.admin_email)
+    await _grant(client, org.slug, hours="1")
+    async with db.admin_engine.begin() as conn:  # ended a minute ago by the database's clock
+        await conn.execute(
+            text(
+                "UPDATE platform.support_grants SET starts_at = now() - interval '4 hours',"
+                " ends_at = now() - interval '1 minute' WHERE tenant_id = :t"
+            ),
+            {"t": org.tenant.id},
+        )
+
+    class SlowClock(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime.now(tz) - timedelta(hours=3)
+
+    monkeypatch.setattr(support_service, "datetime", SlowClock)
+    assert (
+        await console.post(f"/platform/tenants/{org.slug}/support", data={"_csrf_token": csrf(console)})
+    ).status_code == 403
 
 
 async def test_bad_grants_are_refused_and_leave_no_trace(client, db, org):
