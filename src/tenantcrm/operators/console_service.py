@@ -38,6 +38,7 @@ _SIZES = text(
     " WHERE n.nspname = ANY(:schemas) GROUP BY n.nspname"
 )
 # Unqualified names: inside tenant_session they resolve to the tenant schema alone.
+_VERSION = text("SELECT version_num FROM alembic_version")
 _COUNTS = text(
     "SELECT (SELECT count(*) FROM users WHERE status = 'active'), (SELECT count(*) FROM customers),"
     " (SELECT version_num FROM alembic_version)"
@@ -136,6 +137,15 @@ async def tenant_counts(db: Database, tenant: Tenant) -> tuple[int | None, int |
     except Exception:  # a damaged schema must not take the whole list down; it shows as unknown
         return None, None, None
     return users, customers, version
+
+
+async def schema_version(db: Database, tenant: Tenant) -> str | None:
+    """The schema's own migration revision, read as the tenant role (None when it cannot be read)."""
+    try:
+        async with tenant_session(db, tenant) as session:
+            return await session.scalar(_VERSION)
+    except Exception:  # a damaged schema shows as unknown, as in the list
+        return None
 
 
 # --- lifecycle actions ---

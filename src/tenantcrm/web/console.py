@@ -214,11 +214,10 @@ class ConsolePages(Controller):
         **extra,
     ) -> Response:
         db: Database = request.app.state.db
-        users, customers, version = (
-            await console_service.tenant_counts(db, tenant)
-            if tenant.status in (ACTIVE, SUSPENDED)
-            else (None, None, None)
-        )
+        # The quota usage is the page's counts too: a tenant's customers are counted once.
+        quotas = await console_service.quotas(db, operator, tenant)
+        users, customers = (quotas.users, quotas.customers) if quotas else (None, None)
+        version = await console_service.schema_version(db, tenant) if quotas else None
         return page(
             request,
             "platform/tenant.html",
@@ -229,7 +228,7 @@ class ConsolePages(Controller):
             customers=customers,
             schema_version=version,
             grants=await grant_history(db, tenant),
-            quotas=await console_service.quotas(db, operator, tenant),
+            quotas=quotas,
             **extra,
         )
 
