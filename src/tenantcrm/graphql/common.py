@@ -21,6 +21,7 @@ Refusal = InputError | NotFoundError | PermissionError
 REFUSALS = (InputError, NotFoundError, PermissionError)
 
 MAX_PAGE_SIZE = 100
+NO_ID = strawberry.ID("")  # write_or_refuse's default: a write that names no record
 CENT = Decimal("0.01")
 RATE_PLACES = Decimal("0.000001")
 
@@ -68,12 +69,13 @@ async def write_or_refuse(
     ctx: GraphQLContext,
     work: Callable[[], Awaitable[T]],
     *,
-    not_found: type[Exception] | tuple[type[Exception], ...],
-    what: str,
-    id: strawberry.ID,
+    not_found: type[Exception] | tuple[type[Exception], ...] = (),
+    what: str = "",
+    id: strawberry.ID = NO_ID,
 ) -> T | Refusal:
     """Run a mutation's write; refused input, a missing `what` (named by `id`) or a missing
-    permission come back as the typed error, with nothing written."""
+    permission come back as the typed error, with nothing written. A write that names no record
+    leaves `not_found` out."""
     try:
         return await ctx.write(work)
     except InvalidInput as invalid:

@@ -285,11 +285,7 @@ class RetentionMutations:
     ) -> RetentionPoliciesResult:
         service = _retention(info)
         result = await write_or_refuse(
-            info.context,
-            lambda: service.update_policies([input_values(p) for p in policies]),
-            not_found=(),
-            what="policy",
-            id=strawberry.ID(""),
+            info.context, lambda: service.update_policies([input_values(p) for p in policies])
         )
         if isinstance(result, REFUSALS):
             return result
@@ -303,9 +299,7 @@ class RetentionMutations:
         self, info: Info[GraphQLContext, None], as_of: datetime.date | None = None
     ) -> RetentionOutcomeResult:
         service = _retention(info)
-        result = await write_or_refuse(
-            info.context, lambda: service.run(as_of), not_found=(), what="run", id=strawberry.ID("")
-        )
+        result = await write_or_refuse(info.context, lambda: service.run(as_of))
         return result if isinstance(result, REFUSALS) else RetentionOutcome.from_result(result)
 
     @strawberry.mutation(
