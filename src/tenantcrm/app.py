@@ -89,7 +89,9 @@ def create_app(settings: Settings, admin_url: str, *, database: Database | None 
             await bootstrap(db, settings)
         app.state.db = db
         stop = asyncio.Event()
-        jobs = asyncio.create_task(serve_jobs(db, app.state.key_ring, stop)) if settings.run_jobs else None
+        jobs = None
+        if settings.run_jobs:
+            jobs = asyncio.create_task(serve_jobs(db, settings, app.state.key_ring, stop))
         try:
             yield
         finally:

@@ -131,7 +131,7 @@ def register(subcommands: Any, command_error: type[Exception]) -> None:
                 for signum in (signal.SIGINT, signal.SIGTERM):
                     loop.add_signal_handler(signum, stop.set)
                 print("tenantcrm worker taking jobs (Ctrl-C stops)", file=sys.stderr, flush=True)
-                await serve_jobs(db, ring, stop)
+                await serve_jobs(db, settings, ring, stop)
             return 0
 
         return asyncio.run(work())

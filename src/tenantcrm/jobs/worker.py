@@ -25,6 +25,7 @@ from tenantcrm.database import Database
 from tenantcrm.jobs.queue import CHANNEL, queries_for
 from tenantcrm.observability.metrics import JOB_RUNS
 from tenantcrm.pii.keys import KeyProvider
+from tenantcrm.settings import Settings
 from tenantcrm.tenancy.registry import find_tenant_by_id
 from tenantcrm.tenancy.tenant import ACTIVE, SUSPENDED, Tenant
 
@@ -74,7 +75,8 @@ def handlers() -> dict[str, Handler]:
     return dict(_handlers)
 
 
-Periodic = Callable[[Database], Awaitable[None]]
+# A scheduled task gets the process's database and settings (the ones the app or worker started with).
+Periodic = Callable[[Database, Settings], Awaitable[None]]
 _schedules: dict[str, tuple[str, Periodic]] = {}
 
 
@@ -155,7 +157,7 @@ async def run_worker(db: Database, ring: KeyProvider, *, stop: asyncio.Event | N
         await connection.close()
 
 
-async def run_scheduler(db: Database, *, stop: asyncio.Event) -> None:
+async def run_scheduler(db: Database, settings: Settings, *, stop: asyncio.Event) -> None:
     """Fire the registered schedules until `stop` is set, on a connection of its own."""
     registered = schedules()
     if not registered:
@@ -166,7 +168,7 @@ async def run_scheduler(db: Database, *, stop: asyncio.Event) -> None:
         for name, (cron, task) in registered.items():
 
             async def fire(schedule: Any, task: Periodic = task) -> None:
-                await task(db)
+                await task(db, settings)
 
             manager.schedule(name, cron, accepts_context=False)(fire)
         watcher = asyncio.create_task(_stop_when(stop, manager))
@@ -219,10 +221,12 @@ async def run_pending(db: Database, ring: KeyProvider) -> int:
     return ran
 
 
-async def serve_jobs(db: Database, ring: KeyProvider, stop: asyncio.Event) -> None:
+async def serve_jobs(db: Database, settings: Settings, ring: KeyProvider, stop: asyncio.Event) -> None:
     """The worker and the scheduler of the app process, each restarted after a failure (a lost
     connection) until `stop`."""
-    scheduler = asyncio.create_task(_supervised("scheduler", lambda: run_scheduler(db, stop=stop), stop))
+    scheduler = asyncio.create_task(
+        _supervised("scheduler", lambda: run_scheduler(db, settings, stop=stop), stop)
+    )
     try:
         await _supervised("job worker", lambda: run_worker(db, ring, stop=stop), stop)
     finally:

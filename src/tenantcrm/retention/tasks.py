@@ -10,6 +10,7 @@ from tenantcrm.jobs.queue import enqueue
 from tenantcrm.jobs.worker import JobContext, job_handler, scheduled
 from tenantcrm.loans.summary_service import rebuild_summaries
 from tenantcrm.retention.service import run_scheduled
+from tenantcrm.settings import Settings
 from tenantcrm.tenancy.registry import active_tenants
 from tenantcrm.tenancy.session import tenant_session
 from tenantcrm.tenancy.tenant import Tenant
@@ -33,7 +34,7 @@ async def queue_daily_runs(db: Database, day: date | None = None) -> int:
 
 
 @scheduled(SCHEDULE, CRON)
-async def schedule_daily_runs(db: Database) -> None:
+async def schedule_daily_runs(db: Database, settings: Settings) -> None:
     await queue_daily_runs(db)
 
 

@@ -16,9 +16,8 @@ logger = logging.getLogger(__name__)
 
 
 @scheduled(SCHEDULE, CRON)
-async def top_up_spares(db: Database) -> None:
+async def top_up_spares(db: Database, settings: Settings) -> None:
     """Not a job per tenant: spares belong to no tenant, and one top-up runs at a time anyway (a lock)."""
-    settings = Settings.from_env()
     if settings.spare_tenants == 0:
         return
     pool = await TenantLifecycle(db, settings).top_up_spares(settings.spare_tenants)

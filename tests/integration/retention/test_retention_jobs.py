@@ -44,10 +44,10 @@ async def test_the_daily_job_runs_enabled_policies_once_per_tenant_and_day(db, s
         assert await session.scalar(select(func.count()).select_from(RetentionRun)) == 0
 
 
-async def test_the_app_process_registers_the_daily_schedule(db):
+async def test_the_app_process_registers_the_daily_schedule(db, settings):
     stop = asyncio.Event()
     stop.set()  # the scheduler records its schedules, then stops at once
-    await run_scheduler(db, stop=stop)
+    await run_scheduler(db, settings, stop=stop)
     async with db.admin_engine.connect() as conn:
         rows = (
             await conn.execute(

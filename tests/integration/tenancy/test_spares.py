@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 import secrets
@@ -239,18 +240,13 @@ async def test_a_create_killed_after_claiming_a_spare_is_completed_by_a_rerun(db
     await pool.delete(slug)
 
 
-async def test_the_schedule_tops_up_to_the_setting_and_does_nothing_at_zero(db, pool, settings, monkeypatch):
+async def test_the_schedule_tops_up_to_the_setting_and_does_nothing_at_zero(db, pool, settings):
     from tenantcrm.jobs.worker import schedules
     from tenantcrm.tenancy.tasks import SCHEDULE, top_up_spares
 
     assert schedules()[SCHEDULE][1] is top_up_spares
-    # The task reads the process's settings, as the app process that runs the scheduler has them.
-    monkeypatch.setenv("TENANTCRM_DATA_DIR", str(settings.data_dir))  # the same development master key
-    monkeypatch.setenv("TENANTCRM_APP_ROLE", settings.app_role)
-    monkeypatch.setenv("TENANTCRM_SECRET_KEY", settings.secret_key)
-    monkeypatch.setenv("TENANTCRM_SPARE_TENANTS", "0")
-    await top_up_spares(db)
+    # The task gets the settings of the process that runs the scheduler.
+    await top_up_spares(db, dataclasses.replace(settings, spare_tenants=0))
     assert await spare_rows(db) == []
-    monkeypatch.setenv("TENANTCRM_SPARE_TENANTS", "2")
-    await top_up_spares(db)
+    await top_up_spares(db, dataclasses.replace(settings, spare_tenants=2))
     assert [r.status for r in await spare_rows(db)] == ["spare", "spare"]
