@@ -160,6 +160,18 @@ async def drop_kept_database(name: str) -> None:
         data_dir.rmdir()
 
 
+@asynccontextmanager
+async def kept_or_scratch_database(keep: str | None) -> AsyncIterator[tuple[Scratch, str | None]]:
+    """The kept database named `keep` (--keep-database), or a scratch one (comment None: nothing
+    seeded yet)."""
+    if keep:
+        async with kept_database(keep) as kept:
+            yield kept
+    else:
+        async with scratch_database() as scratch:
+            yield scratch, None
+
+
 def percentile(values: Sequence[float], p: float) -> float:
     """Nearest-rank percentile (p in 0..100) of a non-empty sequence."""
     ordered = sorted(values)

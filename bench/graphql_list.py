@@ -1,6 +1,7 @@
 """GraphQL customers(first: 50) with loans and next instalments: the app against its floor and PostGraphile.
 
     .venv/bin/python bench/graphql_list.py --customers 100000 [--requests 400] [--profile app.txt]
+        [--keep-database NAME]
 
 Seeds one tenant (bench/seed.py: 100,000 customers, about 140,000 loans, PII encrypted and
 masked), then runs three servers over it, each in a process of its own on loopback:
@@ -33,7 +34,15 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from common import RESULTS_PATH, Result, Scratch, scratch_database, write_results
+from common import (
+    RESULTS_PATH,
+    Result,
+    Scratch,
+    drop_kept_database,
+    kept_or_scratch_database,
+    mark_kept,
+    write_results,
+)
 from http_load import (
     BIN,
     Load,
@@ -57,6 +66,7 @@ from tenantcrm.tenancy.tenant import Tenant
 P50_TARGET = 1.5  # app p50 / floor p50 at 1 client, at most
 THROUGHPUT_TARGET = 1.5  # app throughput / PostGraphile's at 32 clients, at least
 SLUG = "bench-graphql"
+ADMIN_EMAIL = f"admin@{SLUG}.example"
 
 QUERY = """query BenchCustomerList {
   customers(first: 50) {
@@ -229,19 +239,45 @@ async def measure(
     return merged
 
 
+async def prepare(args: argparse.Namespace, scratch: Scratch, comment: str | None) -> Tenant:
+    """The seeded tenant: seeded now, or found in the kept database of --keep-database (migrated to
+    head, so a new migration applies to it)."""
+    n = args.customers
+    lifecycle = TenantLifecycle(scratch.db, scratch.settings)
+    marker = f"bench/graphql_list.py {n} customers"
+    if comment is not None:
+        if comment != marker:
+            raise SystemExit(
+                f"the kept database {args.keep_database} holds no complete seed of {n} customers "
+                f"({comment or 'no seed recorded'}); drop it with --drop-database {args.keep_database}"
+            )
+        (outcome,) = await lifecycle.migrate(SLUG)
+        if outcome.status == "failed":
+            raise SystemExit(f"migrating the kept tenant failed: {outcome.error}")
+        log(f"reusing {args.keep_database}; tenant {outcome.status} at {outcome.to_version}")
+        return await lifecycle.get(SLUG)
+    await lifecycle.create(SLUG, name="Bench GraphQL", admin_email=ADMIN_EMAIL)
+    tenant = await lifecycle.get(SLUG)
+    log(f"seeding {n} customers")
+    steps = await seed_tenant(scratch.db, scratch.settings, tenant, n)
+    steps["VACUUM ANALYZE"] = await analyse(scratch.db, tenant)
+    log("seeded: " + ", ".join(f"{k} {v:.1f} s" for k, v in steps.items()))
+    async with scratch.db.admin_engine.begin() as conn:
+        await conn.execute(text(NEXT_INSTALLMENT_FUNCTION.format(schema=tenant.schema)))
+    if args.keep_database:
+        await mark_kept(scratch, marker)
+    return tenant
+
+
 async def main(args: argparse.Namespace) -> list[Result]:
     n = args.customers
-    async with scratch_database() as scratch:
-        lifecycle = TenantLifecycle(scratch.db, scratch.settings)
-        created = await lifecycle.create(SLUG, name="Bench GraphQL", admin_email=f"admin@{SLUG}.example")
-        tenant = await lifecycle.get(SLUG)
-        log(f"seeding {n} customers")
-        steps = await seed_tenant(scratch.db, scratch.settings, tenant, n)
-        steps["VACUUM ANALYZE"] = await analyse(scratch.db, tenant)
-        log("seeded: " + ", ".join(f"{k} {v:.1f} s" for k, v in steps.items()))
-        token = await api_token(scratch, tenant, created.admin_email)
-        async with scratch.db.admin_engine.begin() as conn:
-            await conn.execute(text(NEXT_INSTALLMENT_FUNCTION.format(schema=tenant.schema)))
+    if args.drop_database:
+        await drop_kept_database(args.drop_database)
+        log(f"dropped {args.drop_database}")
+        return []
+    async with kept_or_scratch_database(args.keep_database) as (scratch, comment):
+        tenant = await prepare(args, scratch, comment)
+        token = await api_token(scratch, tenant, ADMIN_EMAIL)
 
         servers: list[Server] = []
         try:
@@ -333,6 +369,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=2, help="rounds over the servers (default 2)")
     parser.add_argument("--profile", type=Path, help="py-spy collapsed stacks of the app at 32 clients")
     parser.add_argument("--results", type=Path, default=RESULTS_PATH, help="JSON file to merge into")
+    parser.add_argument(
+        "--keep-database",
+        metavar="NAME",
+        help="seed into database NAME and keep it; a later run with the same NAME and --customers "
+        "reuses it (migrated to head) instead of seeding again",
+    )
+    parser.add_argument(
+        "--drop-database", metavar="NAME", help="drop a kept database and its roles, then exit"
+    )
     return parser.parse_args()
 
 

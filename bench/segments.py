@@ -40,8 +40,7 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -53,10 +52,9 @@ from common import (
     Result,
     Scratch,
     drop_kept_database,
-    kept_database,
+    kept_or_scratch_database,
     latency_result,
     mark_kept,
-    scratch_database,
     write_results,
 )
 from sqlalchemy import event, text
@@ -464,17 +462,6 @@ async def measure(
     return service_seconds, reference_seconds, counts[0]
 
 
-@asynccontextmanager
-async def _database(args: argparse.Namespace) -> AsyncIterator[tuple[Scratch, str | None]]:
-    """The kept database of --keep-database, or a scratch one (None: nothing seeded yet)."""
-    if args.keep_database:
-        async with kept_database(args.keep_database) as kept:
-            yield kept
-    else:
-        async with scratch_database() as scratch:
-            yield scratch, None
-
-
 async def prepare(args: argparse.Namespace, scratch: Scratch, comment: str | None) -> tuple[Tenant, str]:
     """The seeded tenant and how it was seeded: built now, or found in a kept database (brought
     to the head revision, so a new migration's indexes apply to it)."""
@@ -524,7 +511,7 @@ async def main(args: argparse.Namespace) -> list[Result]:
         log(f"dropped {args.drop_database}")
         return []
     results: list[Result] = []
-    async with _database(args) as (scratch, comment):
+    async with kept_or_scratch_database(args.keep_database) as (scratch, comment):
         db = scratch.db
         tenant, seeded = await prepare(args, scratch, comment)
         sizes = await table_sizes(db, tenant)

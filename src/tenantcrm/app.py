@@ -5,17 +5,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import ClassVar
 
 import msgspec
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Litestar, MediaType, Request, Response, get
+from litestar.background_tasks import BackgroundTasks
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import MutableScopeHeaders
 from litestar.di import Provide
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
-from litestar.types import Message, Scope
+from litestar.types import Dependencies, Message, Scope
 from strawberry.litestar import make_graphql_controller
 
 from tenantcrm.database import Database
@@ -79,6 +81,10 @@ async def _security_headers(message: Message, scope: Scope) -> None:
         headers["Cache-Control"] = "no-store"
 
 
+def _graphql_response() -> Response:
+    return Response({}, background=BackgroundTasks([]))
+
+
 def create_app(settings: Settings, admin_url: str, *, database: Database | None = None) -> Litestar:
     """The app for one database; `database` lets tests share their engines."""
 
@@ -116,6 +122,13 @@ def create_app(settings: Settings, admin_url: str, *, database: Database | None 
     )
 
     class GraphQLController(graphql):  # type: ignore[valid-type,misc]
+        # Strawberry makes its (empty) Response in a worker thread, a thread hop per request
+        # for a constructor: here it is made on the event loop (issue 8's profile).
+        dependencies: ClassVar[Dependencies] = {
+            **graphql.dependencies,
+            "response": Provide(_graphql_response, sync_to_thread=False),
+        }
+
         def encode_json(self, data: object) -> bytes:
             # msgspec instead of json.dumps: several times faster on a page of 50 customers with their
             # loans, and UTF-8 where json.dumps wrote \u escapes (issue 8's bench).

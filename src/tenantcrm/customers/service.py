@@ -9,10 +9,10 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, literal, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, func, literal, literal_column, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, joinedload
@@ -22,6 +22,7 @@ from tenantcrm.auth.permissions import CUSTOMERS_READ, CUSTOMERS_WRITE, PII_REVE
 from tenantcrm.customers.identity import credit_code_problem, phone_problem, resident_id_problem
 from tenantcrm.customers.inputs import PII_FIELDS, strip_control, validate_customer
 from tenantcrm.customers.models import Customer, PiiAccess
+from tenantcrm.json_sql import JsonField
 from tenantcrm.messages import N_
 from tenantcrm.pii.cipher import TenantCipher, version_of
 from tenantcrm.pii.masking import (
@@ -103,6 +104,48 @@ class CustomerPage(CursorEnds):
     has_next_page: bool
     has_previous_page: bool
     total_count: int | None = None
+
+
+@dataclass(slots=True)
+class CustomerJsonPage(CursorEnds):
+    nodes: list[str]  # each customer's JSON object as text
+    cursors: list[str]
+    has_next_page: bool
+    has_previous_page: bool
+    total_count: int | None = None
+
+
+@dataclass(slots=True)
+class _Walk:
+    """Which way a keyset page goes from which cursor, and how many rows it shows."""
+
+    size: int
+    backwards: bool
+    cursor: str | None
+    more: bool = False
+
+    @classmethod
+    def of(cls, first: int | None, after: str | None, last: int | None, before: str | None) -> _Walk:
+        backwards = last is not None or before is not None
+        requested = last if backwards else first
+        size = DEFAULT_PAGE_SIZE if requested is None else min(max(int(requested), 1), MAX_PAGE_SIZE)
+        return cls(size, backwards, before if backwards else after)
+
+    def page(self, rows: list[Any]) -> list[Any]:
+        """The page's rows in the list's order, from the statement's (one row more than the page)."""
+        self.more = len(rows) > self.size
+        rows = rows[: self.size]
+        if self.backwards:
+            rows.reverse()
+        return rows
+
+    @property
+    def has_next_page(self) -> bool:
+        return self.more if not self.backwards else self.cursor is not None
+
+    @property
+    def has_previous_page(self) -> bool:
+        return self.more if self.backwards else self.cursor is not None
 
 
 def _sort_key(entity: Any, order_field: str) -> ColumnElement[Any]:
@@ -223,49 +266,87 @@ class CustomerService:
     ) -> CustomerPage:
         """One page of customers by keyset pagination (forward with first/after, back with
         last/before), plus the total matching the filter when asked."""
+        flt, order = filter or CustomerFilter(), order or CustomerOrder()
+        walk = _Walk.of(first, after, last, before)
+        statement = select(Customer).options(joinedload(Customer.owner))
+        rows = walk.page(
+            list((await self.session.scalars(await self._page(statement, flt, order, walk))).all())
+        )
+        total = await self.count_customers(flt) if with_total else None
+        return CustomerPage(
+            customers=rows,
+            cursors=[encode_cursor(c, order) for c in rows],
+            has_next_page=walk.has_next_page,
+            has_previous_page=walk.has_previous_page,
+            total_count=total,
+        )
+
+    async def list_customers_json(
+        self,
+        fields: tuple[JsonField, ...],
+        *,
+        filter: CustomerFilter | None = None,
+        order: CustomerOrder | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        with_total: bool = False,
+        as_of: date,
+    ) -> CustomerJsonPage:
+        """list_customers with each customer's selected fields (the API's names, customer_json)
+        as JSON text that PostgreSQL builds, the total beside the page: one statement (ADR 0015)."""
+        from tenantcrm.customers.json_read import customer_json_sql  # it reaches loans, which import this
+
+        flt, order = filter or CustomerFilter(), order or CustomerOrder()
+        walk = _Walk.of(first, after, last, before)
+        node = literal_column(f"({customer_json_sql(fields, as_of)})::text")
+        columns: list[Any] = [Customer.id, node]
+        if with_total:
+            columns.append((await self._count_statement(flt)).correlate(None).scalar_subquery())
+        rows = walk.page(
+            list((await self.session.execute(await self._page(select(*columns), flt, order, walk))).all())
+        )
+        total = None
+        if with_total:
+            total = int(rows[0][2]) if rows else await self.count_customers(flt)
+        return CustomerJsonPage(
+            nodes=[row[1] for row in rows],
+            cursors=[encode_cursor(row, order) for row in rows],
+            has_next_page=walk.has_next_page,
+            has_previous_page=walk.has_previous_page,
+            total_count=total,
+        )
+
+    async def _page(
+        self, statement: Select[Any], flt: CustomerFilter, order: CustomerOrder, walk: _Walk
+    ) -> Select[Any]:
+        """`statement` (over Customer) filtered, in scope, after or before the cursor, in order,
+        limited to one more row than the page (which tells whether there is more)."""
         self.principal.require(CUSTOMERS_READ)
-        flt = filter or CustomerFilter()
-        order = order or CustomerOrder()
-        backwards = last is not None or before is not None
-        requested = last if backwards else first
-        size = DEFAULT_PAGE_SIZE if requested is None else min(max(int(requested), 1), MAX_PAGE_SIZE)
         key = _sort_key(Customer, order.field)
         # Walking backwards reads the reverse order, then flips the page.
-        descending = order.descending != backwards
-        statement = await self._filtered(select(Customer).options(joinedload(Customer.owner)), flt)
-        cursor = before if backwards else after
-        if cursor:
-            customer_id = decode_cursor(cursor, order)
+        descending = order.descending != walk.backwards
+        statement = await self._filtered(statement, flt)
+        if walk.cursor:
+            customer_id = decode_cursor(walk.cursor, order)
             anchor = aliased(Customer)
             anchor_key = select(_sort_key(anchor, order.field)).where(anchor.id == customer_id)
             position = tuple_(key, Customer.id)
             boundary = tuple_(anchor_key.scalar_subquery(), literal(customer_id))
             statement = statement.where(position < boundary if descending else position > boundary)
-        statement = statement.order_by(
+        return statement.order_by(
             key.desc() if descending else key.asc(),
             Customer.id.desc() if descending else Customer.id.asc(),
-        ).limit(size + 1)
-        rows = list((await self.session.scalars(statement)).all())
-        more = len(rows) > size
-        rows = rows[:size]
-        if backwards:
-            rows.reverse()
-        total = await self.count_customers(flt) if with_total else None
-        return CustomerPage(
-            customers=rows,
-            cursors=[encode_cursor(c, order) for c in rows],
-            has_next_page=more if not backwards else cursor is not None,
-            has_previous_page=more if backwards else cursor is not None,
-            total_count=total,
-        )
+        ).limit(walk.size + 1)
 
     async def count_customers(self, filter: CustomerFilter | None = None) -> int:
         """How many customers match the filter, across all pages."""
+        return int(await self.session.scalar(await self._count_statement(filter or CustomerFilter())) or 0)
+
+    async def _count_statement(self, flt: CustomerFilter) -> Select[Any]:
         self.principal.require(CUSTOMERS_READ)
-        statement = await self._filtered(
-            select(func.count()).select_from(Customer), filter or CustomerFilter()
-        )
-        return int(await self.session.scalar(statement) or 0)
+        return await self._filtered(select(func.count()).select_from(Customer), flt)
 
     async def get_customer(self, customer_id: str | uuid.UUID) -> Customer:
         self.principal.require(CUSTOMERS_READ)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationType
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
@@ -19,9 +20,10 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
-from strawberry.types import ExecutionContext, Info
+from strawberry.types import ExecutionContext, ExecutionResult, Info
 
 from tenantcrm.graphql.collateral import CollateralMutations, CollateralQueries
+from tenantcrm.graphql.compiled import CompiledReadFailed, CompiledReads
 from tenantcrm.graphql.context import GraphQLContext
 from tenantcrm.graphql.customers import CustomerMutations, CustomerQueries
 from tenantcrm.graphql.dashboard import DashboardQueries
@@ -35,6 +37,7 @@ from tenantcrm.graphql.segments import SegmentMutations, SegmentQueries
 from tenantcrm.settings import REPO_ROOT
 
 logger = logging.getLogger(__name__)
+UNEXPECTED_ERROR = "Unexpected error."  # what MaskErrors says of an error it hides
 SDL_PATH: Path = REPO_ROOT / "graphql" / "schema.graphql"
 MAX_DEPTH = 10
 MAX_ALIASES = 30
@@ -107,7 +110,41 @@ class RollBackOnError(SchemaExtension):
 
 
 class Schema(strawberry.Schema):
-    """Logs errors without the query text or messages: both may carry customer data."""
+    """Logs errors without the query text or messages: both may carry customer data. Queries of
+    the customer list are answered by compiled reads (ADR 0015) when they can be."""
+
+    compiled_reads: CompiledReads | None = None
+
+    async def execute(  # type: ignore[override]
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        compiled = self.compiled_reads
+        if compiled is not None and query is not None and isinstance(context_value, GraphQLContext):
+            try:
+                data = await compiled.answer(context_value, query, operation_name, variable_values)
+            except CompiledReadFailed as failed:  # as a resolver's unexpected error: masked, logged
+                name, at = type(failed.__cause__).__name__, failed.key
+                logger.error("graphql error %s in operation %s at %s", name, operation_name or "-", at)
+                context_value.failed = True
+                return ExecutionResult(data=None, errors=[GraphQLError(UNEXPECTED_ERROR, path=[at])])
+            if data is not None:
+                return ExecutionResult(data=data, errors=None)
+        return await super().execute(
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            allowed_operation_types,
+            operation_extensions,
+        )
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -144,7 +181,9 @@ def build_schema(*, introspection: bool = True) -> strawberry.Schema:
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
-    return Schema(query=Query, mutation=Mutation, extensions=extensions)
+    schema = Schema(query=Query, mutation=Mutation, extensions=extensions)
+    schema.compiled_reads = CompiledReads(schema._schema, limits, MAX_TOKENS, CACHED_OPERATIONS)
+    return schema
 
 
 def export_sdl() -> str:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +16,32 @@ from tenantcrm.customers.models import Customer
 from tenantcrm.customers.service import in_customer_scope
 from tenantcrm.loans import ledger as book
 from tenantcrm.loans.models import AllocationRow, InstallmentRow, Loan
+
+
+def still_owed(installment: Any, as_of: date) -> list[ColumnElement[bool]]:
+    """Where an instalment (a table or alias of InstallmentRow) is a candidate for the next one as
+    of a date: due then or later, owing something, and not fully paid by then."""
+    return [
+        installment.due_date >= as_of,
+        installment.principal + installment.interest > 0,
+        or_(installment.paid_on.is_(None), installment.paid_on > as_of),
+    ]
+
+
+def paid_as_of(installment: Any, part: Any, as_of: date) -> ColumnElement[Any]:
+    """The instalment's stored paid part (`part` is AllocationRow.principal or .interest) less what
+    was allocated to it after the date: what had been paid by then."""
+    stored = installment.principal_paid if part is AllocationRow.principal else installment.interest_paid
+    later = (
+        select(func.coalesce(func.sum(part), 0))
+        .where(
+            AllocationRow.loan_id == installment.loan_id,
+            AllocationRow.number == installment.number,
+            AllocationRow.paid_on > as_of,
+        )
+        .scalar_subquery()
+    )
+    return stored - later
 
 
 async def next_installments_for(
@@ -40,28 +66,11 @@ async def next_installments_for(
         principal,
     )
     upcoming = (
-        upcoming.where(
-            InstallmentRow.loan_id.in_(list(found)),
-            InstallmentRow.due_date >= as_of,
-            InstallmentRow.principal + InstallmentRow.interest > 0,
-            or_(InstallmentRow.paid_on.is_(None), InstallmentRow.paid_on > as_of),
-        )
+        upcoming.where(InstallmentRow.loan_id.in_(list(found)), *still_owed(InstallmentRow, as_of))
         .order_by(InstallmentRow.loan_id, InstallmentRow.number)
         .ext(distinct_on(InstallmentRow.loan_id))
         .subquery()
     )
-
-    def paid_later(part: Any) -> Any:
-        return (
-            select(func.coalesce(func.sum(part), 0))
-            .where(
-                AllocationRow.loan_id == upcoming.c.loan_id,
-                AllocationRow.number == upcoming.c.number,
-                AllocationRow.paid_on > as_of,
-            )
-            .scalar_subquery()
-        )
-
     rows = await session.execute(
         select(
             upcoming.c.loan_id,
@@ -69,8 +78,8 @@ async def next_installments_for(
             upcoming.c.due_date,
             upcoming.c.principal,
             upcoming.c.interest,
-            upcoming.c.principal_paid - paid_later(AllocationRow.principal),
-            upcoming.c.interest_paid - paid_later(AllocationRow.interest),
+            paid_as_of(upcoming.c, AllocationRow.principal, as_of),
+            paid_as_of(upcoming.c, AllocationRow.interest, as_of),
         )
     )
     for loan_id, *line in rows:

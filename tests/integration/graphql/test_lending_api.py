@@ -25,6 +25,7 @@ from tenantcrm.customers.service import CustomerService
 from tenantcrm.graphql import collateral as collateral_api
 from tenantcrm.graphql import customers as customers_api
 from tenantcrm.graphql import loans as loans_api
+from tenantcrm.graphql.compiled import CompiledReads
 from tenantcrm.graphql.loaders import Loaders
 from tenantcrm.loans.inputs import CHANNELS, FLAGS
 from tenantcrm.loans.ledger import BUCKETS, CLASSES, DEFAULT_RULES
@@ -623,9 +624,10 @@ query One($id: ID!) { customer(id: $id) { id loans { id status NEXT } } }
 async def test_the_lists_loans_and_next_instalments_read_at_once_match_the_loaders(
     client, db, lifecycle, monkeypatch
 ):
-    """The list reads its page's loans, and their next instalments, in one statement each (the
-    fields then resolve without loaders), also when they are asked for in a fragment; one
-    customer's come through the loaders. Both give the same answer."""
+    """Resolved by Strawberry (compiled reads off), the list reads its page's loans, and their
+    next instalments, in one statement each (the fields then resolve without loaders), also when
+    they are asked for in a fragment; compiled (ADR 0015), the page's one statement has them all;
+    one customer's come through the loaders. All give the same answer."""
     fixture = await make_tenant(lifecycle, "listnext")
     tenant = fixture.tenant
     admin = await principal_of(db, tenant, fixture.admin_email)
@@ -644,12 +646,21 @@ async def test_the_lists_loans_and_next_instalments_read_at_once_match_the_loade
     async def refuse(self, keys):
         raise AssertionError("the list's loans went through a loader")
 
+    async def not_compiled(self, *args):
+        return None
+
     with monkeypatch.context() as patched:
         patched.setattr(Loaders, "_loans_by_customer", refuse)
         patched.setattr(Loaders, "_next_installment", refuse)
         loans_only, _ = await _statements_for(client, db, token, LIST_LOANS.replace("NEXT", ""), 10)
+        with_next, compiled = await _statements_for(client, db, token, LIST_LOANS.replace("NEXT", NEXT), 10)
+        assert (loans_only, with_next) == (ids_only, ids_only)
+        patched.setattr(CompiledReads, "answer", not_compiled)
+        ids_resolved, _ = await _statements_for(client, db, token, ids, 10)
+        loans_only, _ = await _statements_for(client, db, token, LIST_LOANS.replace("NEXT", ""), 10)
         with_next, listed = await _statements_for(client, db, token, LIST_LOANS.replace("NEXT", NEXT), 10)
-    assert (loans_only - ids_only, with_next - loans_only) == (1, 1)
+    assert (loans_only - ids_resolved, with_next - loans_only) == (1, 1)
+    assert compiled == listed
     nodes = [edge["node"] for edge in listed["customers"]["edges"]]
     assert sorted(len(node["loans"]) for node in nodes) == [0, 0, 1, 1, 2, 2]
     due = [loan["nextInstallment"] for node in nodes for loan in node["loans"]]
