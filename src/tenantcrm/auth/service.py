@@ -67,9 +67,13 @@ def _with_role(statement: Select[Any]) -> Select[Any]:
     )
 
 
+# What _principal reads of a user, for reads that select columns rather than the User.
+API_USER_COLUMNS = (User.id, User.email, User.display_name, User.team_id, User.locale)
+
+
 def _principal(
     tenant: Tenant,
-    user: User,
+    user: User | Any,
     role: str,
     scope: str,
     permissions: list[str],
@@ -295,8 +299,9 @@ async def revoke_api_tokens_named(session: AsyncSession, user: User, name: str) 
 
 async def principal_from_api_token(session: AsyncSession, tenant: Tenant, secret: str) -> Principal | None:
     now = datetime.now(UTC)
+    # Columns, not ORM objects: this runs before every API request (issue 8's profile).
     statement = _with_role(
-        select(User, ApiToken)
+        select(*API_USER_COLUMNS, ApiToken.id.label("token_id"), ApiToken.last_used_at, ApiToken.permissions)
         .join(ApiToken, ApiToken.user_id == User.id)
         .where(
             ApiToken.token_hash == _digest(secret),
@@ -308,10 +313,10 @@ async def principal_from_api_token(session: AsyncSession, tenant: Tenant, secret
     row = (await session.execute(statement)).first()
     if row is None:
         return None
-    user, token, role, scope, permissions, default_locale = row
-    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
-        token.last_used_at = now
-    return _principal(tenant, user, role, scope, permissions, default_locale, limit_to=token.permissions)
+    *_, last_used_at, token_permissions, role, scope, permissions, default_locale = row
+    if last_used_at is None or now - last_used_at > timedelta(minutes=1):
+        await session.execute(update(ApiToken).where(ApiToken.id == row.token_id).values(last_used_at=now))
+    return _principal(tenant, row, role, scope, permissions, default_locale, limit_to=token_permissions)
 
 
 async def active_user_id(session: AsyncSession, raw: object) -> uuid.UUID | None:

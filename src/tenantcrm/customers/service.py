@@ -159,7 +159,11 @@ def _sort_key(entity: Any, order_field: str) -> ColumnElement[Any]:
 # is looked up again, so no personal data travels in cursors, URLs or logs. Other lists keyed by
 # an id (complaints) use the same cursors with their own order (anything with a `field`).
 def encode_cursor(row: Customer | Any, order: CustomerOrder | Any) -> str:
-    payload = json.dumps([order.field, str(row.id)], separators=(",", ":"))
+    # json.dumps([field, id]) written out: a field is a code identifier and an id a UUID, so
+    # nothing needs escaping, and a page of 50 cursors costs a tenth (issue 8's profile).
+    if not order.field.isidentifier():
+        raise ValueError(f"sort field {order.field!r} is not an identifier")
+    payload = f'["{order.field}","{row.id}"]'
     return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
 
 

@@ -18,8 +18,7 @@ from tenantcrm.database import Database
 from tenantcrm.observability.limits import enforce_rate_limits
 from tenantcrm.pii.store import cipher_source
 from tenantcrm.tenancy.maintenance import refuse_if_behind
-from tenantcrm.tenancy.registry import find_tenant_by_id
-from tenantcrm.tenancy.session import tenant_session
+from tenantcrm.tenancy.session import TenantNotFound, tenant_session_by_id
 from tenantcrm.tenancy.tenant import ACTIVE, SUSPENDED
 
 if TYPE_CHECKING:
@@ -110,12 +109,11 @@ async def graphql_context(request: Request) -> AsyncGenerator[GraphQLContext | N
     db: Database = request.app.state.db
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     parts = split_api_token(token.strip()) if scheme.lower() == "bearer" else None
-    tenant = await find_tenant_by_id(db, parts[0]) if parts else None
-    if parts is None or tenant is None or tenant.status not in (ACTIVE, SUSPENDED):
+    if parts is None:
         raise _unauthorized()
-    refuse_if_behind(tenant)  # before the token is looked up in a schema this code does not expect
     try:
-        async with tenant_session(db, tenant) as session:
+        async with tenant_session_by_id(db, parts[0], (ACTIVE, SUSPENDED)) as (tenant, session):
+            refuse_if_behind(tenant)  # before the token is looked up in a schema this code does not expect
             principal = await principal_from_api_token(session, tenant, parts[1])
             if principal is None:
                 raise _unauthorized()
@@ -136,5 +134,7 @@ async def graphql_context(request: Request) -> AsyncGenerator[GraphQLContext | N
                 await context.close()
             if context.failed:
                 raise _RollBack
+    except TenantNotFound:
+        raise _unauthorized() from None
     except _RollBack:
         pass

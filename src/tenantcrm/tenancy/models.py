@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, MetaData, Text, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from tenantcrm.tenancy.tenant import QuotaLimits, Tenant
 
 PLATFORM_SCHEMA = "platform"
 
@@ -30,6 +33,19 @@ class TenantRow(PlatformBase):
     max_storage_mb: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+def to_tenant(row: Any) -> Tenant:
+    """A registry row (the mapped TenantRow, or a row of its columns) as the Tenant the app passes."""
+    return Tenant(
+        id=row.id,
+        slug=row.slug,
+        name=row.name,
+        status=row.status,
+        schema=row.schema_name,
+        schema_version=row.schema_version,
+        limits=QuotaLimits(row.max_users, row.max_customers, row.max_storage_mb),
+    )
 
 
 class TenantBase(DeclarativeBase):

@@ -5,21 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from tenantcrm.database import Database
-from tenantcrm.tenancy.models import TenantRow
+from tenantcrm.tenancy.models import TenantRow, to_tenant
 from tenantcrm.tenancy.session import unscoped_platform_session
-from tenantcrm.tenancy.tenant import SLUG_PATTERN, TENANT_ID_PATTERN, QuotaLimits, Tenant
-
-
-def to_tenant(row: TenantRow) -> Tenant:
-    return Tenant(
-        id=row.id,
-        slug=row.slug,
-        name=row.name,
-        status=row.status,
-        schema=row.schema_name,
-        schema_version=row.schema_version,
-        limits=QuotaLimits(row.max_users, row.max_customers, row.max_storage_mb),
-    )
+from tenantcrm.tenancy.tenant import SLUG_PATTERN, TENANT_ID_PATTERN, Tenant
 
 
 async def find_tenant_by_slug(db: Database, slug: str) -> Tenant | None:
