@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import Select, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantcrm.audit import service as audit
@@ -297,20 +297,24 @@ async def revoke_api_tokens_named(session: AsyncSession, user: User, name: str) 
     )
 
 
+# Built once, read as columns on a Core connection, not ORM objects: this runs before every API
+# request (issue 8's profile).
+_TOKEN_PRINCIPAL = _with_role(
+    select(*API_USER_COLUMNS, ApiToken.id.label("token_id"), ApiToken.last_used_at, ApiToken.permissions)
+    .join(ApiToken, ApiToken.user_id == User.id)
+    .where(
+        ApiToken.token_hash == bindparam("token_hash"),
+        ApiToken.revoked_at.is_(None),
+        (ApiToken.expires_at.is_(None)) | (ApiToken.expires_at > bindparam("now")),
+    )
+    .group_by(ApiToken.id)
+)
+
+
 async def principal_from_api_token(session: AsyncSession, tenant: Tenant, secret: str) -> Principal | None:
     now = datetime.now(UTC)
-    # Columns, not ORM objects: this runs before every API request (issue 8's profile).
-    statement = _with_role(
-        select(*API_USER_COLUMNS, ApiToken.id.label("token_id"), ApiToken.last_used_at, ApiToken.permissions)
-        .join(ApiToken, ApiToken.user_id == User.id)
-        .where(
-            ApiToken.token_hash == _digest(secret),
-            ApiToken.revoked_at.is_(None),
-            (ApiToken.expires_at.is_(None)) | (ApiToken.expires_at > now),
-        )
-        .group_by(ApiToken.id)
-    )
-    row = (await session.execute(statement)).first()
+    connection = await session.connection()
+    row = (await connection.execute(_TOKEN_PRINCIPAL, {"token_hash": _digest(secret), "now": now})).first()
     if row is None:
         return None
     *_, last_used_at, token_permissions, role, scope, permissions, default_locale = row

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy import func, select, text
+from sqlalchemy import ARRAY, Text, any_, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantcrm.database import Database
@@ -48,6 +48,10 @@ _REGISTRY_ROW = (
     func.set_config("role", TenantRow.schema_name, True),
     func.set_config("search_path", TenantRow.schema_name, True),
 )
+# Built once: this runs before every API request (issue 8's profile).
+_FIND_AND_SCOPE = select(*_REGISTRY_ROW).where(
+    TenantRow.id == bindparam("tenant_id"), TenantRow.status == any_(bindparam("statuses", type_=ARRAY(Text)))
+)
 
 
 @asynccontextmanager
@@ -63,8 +67,11 @@ async def tenant_session_by_id(
     if not TENANT_ID_PATTERN.fullmatch(tenant_id):
         raise TenantNotFound
     async with db.app_sessions() as session, session.begin():
-        statement = select(*_REGISTRY_ROW).where(TenantRow.id == tenant_id, TenantRow.status.in_(statuses))
-        row = (await session.execute(statement)).first()
+        connection = await session.connection()
+        found = await connection.execute(
+            _FIND_AND_SCOPE, {"tenant_id": tenant_id, "statuses": list(statuses)}
+        )
+        row = found.first()
         if row is None:
             raise TenantNotFound
         yield to_tenant(row), session
