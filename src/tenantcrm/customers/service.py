@@ -308,9 +308,9 @@ class CustomerService:
         columns: list[Any] = [Customer.id, node]
         if with_total:
             columns.append((await self._count_statement(flt)).correlate(None).scalar_subquery())
-        rows = walk.page(
-            list((await self.session.execute(await self._page(select(*columns), flt, order, walk))).all())
-        )
+        statement = await self._page(select(*columns), flt, order, walk)
+        connection = await self.session.connection()  # Core rows: no ORM layer for a statement of columns
+        rows = walk.page(list((await connection.execute(statement)).all()))
         total = None
         if with_total:
             total = int(rows[0][2]) if rows else await self.count_customers(flt)
