@@ -1,21 +1,31 @@
-"""The one place that scopes database work to a tenant (role and search_path)."""
+"""The one place that scopes database work to a tenant (role and search_path): tenant_session, and
+tenant_session_by_id for a request that knows its tenant only by the id its API token carries."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from sqlalchemy import ARRAY, Text, any_, bindparam, func, select, text
+from sqlalchemy import ARRAY, ColumnElement, Text, any_, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantcrm.database import Database
 from tenantcrm.tenancy.models import TenantRow, to_tenant
 from tenantcrm.tenancy.tenant import TENANT_ID_PATTERN, Tenant
 
+
+def _scope_to(schema: Any) -> tuple[ColumnElement[str], ColumnElement[str]]:
+    """The columns that scope the transaction to `schema` (a tenant's schema and role name).
+
+    set_config(..., true) is SET LOCAL: it ends with the transaction, so nothing survives on a
+    pooled connection. Setting `role` checks membership like SET ROLE.
+    """
+    return func.set_config("role", schema, True), func.set_config("search_path", schema, True)
+
+
 # One statement, one round trip, the same prepared statement for every tenant.
-# set_config(..., true) is SET LOCAL: it ends with the transaction, so nothing
-# survives on a pooled connection. Setting `role` checks membership like SET ROLE.
-_SCOPE = text("SELECT set_config('role', :schema, true), set_config('search_path', :schema, true)")
+_SCOPE = select(*_scope_to(bindparam("schema", type_=Text)))
 
 
 @asynccontextmanager
@@ -45,8 +55,7 @@ _REGISTRY_ROW = (
     TenantRow.max_users,
     TenantRow.max_customers,
     TenantRow.max_storage_mb,
-    func.set_config("role", TenantRow.schema_name, True),
-    func.set_config("search_path", TenantRow.schema_name, True),
+    *_scope_to(TenantRow.schema_name),
 )
 # Built once: this runs before every API request (issue 8's profile).
 _FIND_AND_SCOPE = select(*_REGISTRY_ROW).where(

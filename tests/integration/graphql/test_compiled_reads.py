@@ -287,3 +287,16 @@ async def test_a_token_without_customers_read_is_refused_as_before(both, book, d
         narrow = await create_api_token(session, tenant, user, "narrow", permissions=["customers.write"])
     data, used = await both(narrow, EVERYTHING, {"first": 1})
     assert not used and data["errors"]
+
+
+def test_the_differential_query_asks_for_every_field_the_statement_builds():
+    from tenantcrm.customers.json_read import CUSTOMER_SCALARS, USER_REF
+    from tenantcrm.loans.json_read import LOAN_SCALARS
+
+    def names(text: str) -> set[str]:
+        return {word for word in text.replace("{", " ").replace("}", " ").split()}
+
+    customer = names(CUSTOMER_FIELDS.split("owner")[0])
+    assert customer == set(CUSTOMER_SCALARS)
+    assert names(CUSTOMER_FIELDS.split("owner")[1]) == {*USER_REF, "__typename"}
+    assert names(LOAN_FIELDS.split("nextInstallment")[0]) == set(LOAN_SCALARS)
