@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import msgspec
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -81,8 +81,12 @@ async def _security_headers(message: Message, scope: Scope) -> None:
         headers["Cache-Control"] = "no-store"
 
 
-def _graphql_response() -> Response:
+def _graphql_response(custom_context: Any) -> Response:
     return Response({}, background=BackgroundTasks([]))
+
+
+def _graphql_root_value(context: Any) -> None:
+    return None
 
 
 def create_app(settings: Settings, admin_url: str, *, database: Database | None = None) -> Litestar:
@@ -122,11 +126,15 @@ def create_app(settings: Settings, admin_url: str, *, database: Database | None 
     )
 
     class GraphQLController(graphql):  # type: ignore[valid-type,misc]
-        # Strawberry makes its (empty) Response in a worker thread, a thread hop per request
-        # for a constructor: here it is made on the event loop (issue 8's profile).
+        # Strawberry makes its (empty) Response in a worker thread, a thread hop per request for
+        # a constructor, and Litestar resolves dependencies of one level in an anyio task group,
+        # a task each: here the Response is made on the event loop, and the four dependencies form
+        # a chain (context getter, response, context, root value), one at a time in the request's
+        # own task (issue 8's profile).
         dependencies: ClassVar[Dependencies] = {
             **graphql.dependencies,
             "response": Provide(_graphql_response, sync_to_thread=False),
+            "root_value": Provide(_graphql_root_value, sync_to_thread=False),
         }
 
         def encode_json(self, data: object) -> bytes:
