@@ -16,7 +16,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from graphql import (
@@ -36,22 +36,23 @@ from graphql import (
     validate,
 )
 from graphql.execution.values import get_argument_values, get_variable_values
+from strawberry.utils.str_converters import to_snake_case
 
 from tenantcrm.auth.permissions import PermissionDenied
 from tenantcrm.customers.json_read import customer_json
 from tenantcrm.customers.service import (
-    CustomerFilter,
     CustomerJsonPage,
-    CustomerOrder,
     CustomerService,
     InvalidCursor,
 )
 from tenantcrm.graphql.common import check_page_size
 from tenantcrm.graphql.context import GraphQLContext
+from tenantcrm.graphql.customers import CustomerFilterInput, CustomerOrderInput, list_arguments
 from tenantcrm.graphql.errors import PublicError
 from tenantcrm.json_sql import JsonField, NotCompilable
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 PAGE_INFO = ("hasNextPage", "hasPreviousPage", "startCursor", "endCursor", "__typename")
 _NOT_COMPILED = object()  # cached for operations that go to Strawberry
 Fragments = dict[str, FragmentDefinitionNode]
@@ -164,8 +165,9 @@ def _customer_list(nodes: list[FieldNode], fragments: Fragments) -> _CustomerLis
     return _CustomerList(nodes[0], tuple(connection), node_fields, with_total)
 
 
-def _enum_value(value: Any) -> Any:
-    return None if value is None else value.value
+def _input(input_type: type[T], coerced: dict[str, Any] | None) -> T | None:
+    """A Strawberry input object from graphql-core's coerced value (GraphQL names, enum members)."""
+    return None if coerced is None else input_type(**{to_snake_case(k): v for k, v in coerced.items()})
 
 
 class CompiledReads:
@@ -250,21 +252,16 @@ class CompiledReads:
         first, last = args["first"], args["last"]
         check_page_size(first, "first")
         check_page_size(last, "last")
-        flt, order = args["filter"] or {}, args["orderBy"] or {}
+        flt, order = list_arguments(
+            _input(CustomerFilterInput, args["filter"]), _input(CustomerOrderInput, args["orderBy"])
+        )
         service = CustomerService(ctx.session, ctx.principal, ctx.cipher)
         try:
             page = await ctx.run(
                 lambda: service.list_customers_json(
                     root.node_fields,
-                    filter=CustomerFilter(
-                        search=flt.get("search"),
-                        risk_level=_enum_value(flt.get("riskLevel")),
-                        status=_enum_value(flt.get("status")),
-                    ),
-                    order=CustomerOrder(
-                        _enum_value(order.get("field")) or "created_at",
-                        (_enum_value(order.get("direction")) or "desc") == "desc",
-                    ),
+                    filter=flt,
+                    order=order,
                     first=first,
                     after=args["after"],
                     last=last,

@@ -437,6 +437,22 @@ async def prefetch_loans(info: Info[GraphQLContext, None], customers: list[Custo
             loan.next_due, loan.next_due_read = due[loan.row.id], True
 
 
+def list_arguments(
+    filter: CustomerFilterInput | None, order_by: CustomerOrderInput | None
+) -> tuple[CustomerFilter, CustomerOrder]:
+    """The service's filter and order for the `customers` field's arguments (its resolver's and
+    compiled reads')."""
+    flt, order = filter or CustomerFilterInput(), order_by or CustomerOrderInput()
+    return (
+        CustomerFilter(
+            search=flt.search,
+            risk_level=flt.risk_level.value if flt.risk_level else None,
+            status=flt.status.value if flt.status else None,
+        ),
+        CustomerOrder(order.field.value, order.direction == OrderDirection.DESC),
+    )
+
+
 @strawberry.type
 class CustomerQueries:
     @strawberry.field(description="Customers of the caller's institution, newest first by default.")
@@ -453,18 +469,12 @@ class CustomerQueries:
         check_page_size(first, "first")
         check_page_size(last, "last")
         ctx = info.context
-        flt = filter or CustomerFilterInput()
-        order = order_by or CustomerOrderInput()
         service = CustomerService(ctx.session, ctx.principal, ctx.cipher)
-        service_filter = CustomerFilter(
-            search=flt.search,
-            risk_level=flt.risk_level.value if flt.risk_level else None,
-            status=flt.status.value if flt.status else None,
-        )
+        service_filter, service_order = list_arguments(filter, order_by)
         page = await ctx.run(
             lambda: service.list_customers(
                 filter=service_filter,
-                order=CustomerOrder(order.field.value, order.direction == OrderDirection.DESC),
+                order=service_order,
                 first=first,
                 after=after,
                 last=last,
