@@ -33,7 +33,7 @@ def iso_time(column: Any) -> ColumnElement[Any]:
         (extract("microseconds", utc) % 1_000_000 == 0, literal("")),
         else_=func.to_char(utc, literal(".US")),
     )
-    return case((column.is_(None), null()), else_=seconds + fraction + literal("+00:00"))
+    return seconds + fraction + literal("+00:00")  # NULL for NULL: || with NULL is NULL
 
 
 def decimal_text(column: Any, places: int | None = None) -> ColumnElement[Any]:
