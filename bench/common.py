@@ -9,6 +9,7 @@ minutes may instead keep a named database (kept_database) to measure it again la
 
 from __future__ import annotations
 
+import argparse
 import atexit
 import json
 import math
@@ -158,6 +159,19 @@ async def drop_kept_database(name: str) -> None:
         path.unlink()
     with suppress(OSError):
         data_dir.rmdir()
+
+
+def add_kept_database_arguments(parser: argparse.ArgumentParser) -> None:
+    """--keep-database NAME and --drop-database NAME, for a bench whose seed takes minutes."""
+    parser.add_argument(
+        "--keep-database",
+        metavar="NAME",
+        help="seed into database NAME and keep it; a later run with the same NAME and --customers "
+        "reuses it (migrated to head) instead of seeding again",
+    )
+    parser.add_argument(
+        "--drop-database", metavar="NAME", help="drop a kept database and its roles, then exit"
+    )
 
 
 @asynccontextmanager

@@ -38,6 +38,7 @@ from common import (
     RESULTS_PATH,
     Result,
     Scratch,
+    add_kept_database_arguments,
     drop_kept_database,
     kept_or_scratch_database,
     mark_kept,
@@ -369,15 +370,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=2, help="rounds over the servers (default 2)")
     parser.add_argument("--profile", type=Path, help="py-spy collapsed stacks of the app at 32 clients")
     parser.add_argument("--results", type=Path, default=RESULTS_PATH, help="JSON file to merge into")
-    parser.add_argument(
-        "--keep-database",
-        metavar="NAME",
-        help="seed into database NAME and keep it; a later run with the same NAME and --customers "
-        "reuses it (migrated to head) instead of seeding again",
-    )
-    parser.add_argument(
-        "--drop-database", metavar="NAME", help="drop a kept database and its roles, then exit"
-    )
+    add_kept_database_arguments(parser)
     return parser.parse_args()
 
 

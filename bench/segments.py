@@ -51,6 +51,7 @@ from common import (
     RESULTS_PATH,
     Result,
     Scratch,
+    add_kept_database_arguments,
     drop_kept_database,
     kept_or_scratch_database,
     latency_result,
@@ -583,15 +584,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--explain", action="store_true", help="print the service's plans to stderr")
     parser.add_argument("--seed-only", action="store_true", help="seed, print the sizes, measure nothing")
     parser.add_argument("--results", type=Path, default=RESULTS_PATH, help="JSON file to merge into")
-    parser.add_argument(
-        "--keep-database",
-        metavar="NAME",
-        help="seed into database NAME and keep it; a later run with the same NAME and --customers "
-        "reuses it (migrated to head) instead of seeding again",
-    )
-    parser.add_argument(
-        "--drop-database", metavar="NAME", help="drop a kept database and its roles, then exit"
-    )
+    add_kept_database_arguments(parser)
     return parser.parse_args()
 
 
